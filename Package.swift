@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds of the data path are compiled without overflow and bounds checks on the
+/// unsafe-pointer loops (they are checked at the API boundary instead), and for the CPU they
+/// run on, so that the reduction loops vectorize with the widest registers available.
+let fastPath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "HFReduce",
+    products: [
+        .library(name: "HFReduce", targets: ["HFReduce"]),
+        .executable(name: "hfrun", targets: ["hfrun"]),
+        .executable(name: "hfr-bench", targets: ["hfr-bench"]),
+        .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+    ],
+    targets: [
+        // C shims: only what Swift cannot call directly (epoll's packed struct, sendmsg/iovec helpers).
+        .target(name: "CHFRShims"),
+        // Typed wrappers around the syscalls the library uses (errno as a type, fds, epoll, eventfd, threads).
+        .target(name: "HFRSystem", dependencies: ["CHFRShims"]),
+        // Data types, reduction operations and the vectorized CPU reduction kernels.
+        .target(name: "HFRKernels", swiftSettings: fastPath),
+        // Wire format, sockets, links and peer connections (TCP today; the interface carries RDMA later).
+        .target(name: "HFRTransport", dependencies: ["HFRSystem", "HFRKernels"], swiftSettings: fastPath),
+        // Collective algorithms as schedules: double binary tree, ring. Pure and deterministic.
+        .target(name: "HFRCollectives", dependencies: ["HFRKernels"]),
+        // The progress engine: epoll thread, schedule executor, reduction workers, flow control.
+        .target(name: "HFRProgress",
+                dependencies: ["HFRSystem", "HFRTransport", "HFRCollectives", "HFRKernels"],
+                swiftSettings: fastPath),
+        // Rendezvous through rank 0 and the launcher environment (torchrun, Open MPI, Slurm).
+        .target(name: "HFRBootstrap", dependencies: ["HFRSystem", "HFRTransport"]),
+        // The public Swift API.
+        .target(name: "HFReduce",
+                dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap"]),
+        .executableTarget(name: "hfrun", dependencies: ["HFRSystem"]),
+        .executableTarget(name: "hfr-bench", dependencies: ["HFReduce"], path: "Benchmarks/hfr-bench"),
+        .executableTarget(name: "kernel-bench", dependencies: ["HFRKernels"], path: "Benchmarks/kernel-bench",
+                          swiftSettings: fastPath),
+        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce"], path: "Tests/hfr-testworker"),
+        .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
+        .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
+        .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),
+        .testTarget(name: "HFReduceTests", dependencies: ["HFReduce"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

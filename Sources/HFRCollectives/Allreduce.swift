@@ -1,0 +1,158 @@
+import HFRKernels
+
+/// The allreduce algorithms.
+public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
+    /// Double binary tree: two trees each reduce half of the data up to their root and broadcast
+    /// it back down, chunk by chunk, with both passes in flight at once. log(n) latency.
+    case tree
+    /// Ring: reduce-scatter then allgather around the ring, chunk by chunk. Bandwidth-optimal,
+    /// latency linear in n.
+    case ring
+}
+
+/// The parameters both sides of every message must agree on.
+public struct AllreduceShape: Sendable {
+    public var rank: Int
+    public var ranks: Int
+    public var count: Int
+    public var type: DataType
+    public var op: ReduceOp
+    public var inPlace: Bool
+    /// Largest message (pipeline chunk) in bytes.
+    public var chunkBytes: Int
+    /// Scratch slots per incoming stream: how many chunks may be received ahead of the reduction.
+    public var slots: Int = 4
+
+    public init(rank: Int, ranks: Int, count: Int, type: DataType, op: ReduceOp, inPlace: Bool, chunkBytes: Int) {
+        self.rank = rank; self.ranks = ranks; self.count = count; self.type = type; self.op = op
+        self.inPlace = inPlace; self.chunkBytes = chunkBytes
+    }
+
+    var chunkElements: Int { Swift.max(1, chunkBytes / type.size) }
+}
+
+/// Builds allreduce schedules.
+public enum AllreduceSchedule {
+    public static func build(_ algorithm: AllreduceAlgorithm, _ shape: AllreduceShape) -> Schedule {
+        if shape.count == 0 { return ScheduleBuilder(ranks: shape.ranks).finish() }
+        if shape.ranks == 1 {
+            var b = ScheduleBuilder(ranks: 1)
+            if !shape.inPlace { b.copy(BufferRef(.recv, 0), from: BufferRef(.send, 0), bytes: shape.count * shape.type.size) }
+            return b.finish()
+        }
+        switch algorithm {
+        case .tree: return tree(shape)
+        case .ring: return ring(shape)
+        }
+    }
+
+    /// Chunks of the element range `start..<end`, at most `chunk` elements each.
+    static func chunks(_ start: Int, _ end: Int, _ chunk: Int) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        var s = start
+        while s < end { let e = Swift.min(end, s + chunk); out.append((s, e - s)); s = e }
+        return out
+    }
+
+    static func tree(_ p: AllreduceShape) -> Schedule {
+        var b = ScheduleBuilder(ranks: p.ranks)
+        let es = p.type.size
+        let trees = DoubleBinaryTree.trees(rank: p.rank, size: p.ranks)
+        let half = p.count / 2
+        let ranges = [(0, half), (half, p.count)]
+        let slotBytes = Swift.min(p.chunkElements, p.count) * es
+        for t in 0..<2 {
+            let links = trees[t]
+            let pieces = chunks(ranges[t].0, ranges[t].1, p.chunkElements)
+            if pieces.isEmpty { continue }
+            let slots = Swift.min(p.slots, pieces.count)
+            let bases = links.children.map { _ in b.reserveScratch(slots * slotBytes) }
+            var slotUser = Array(repeating: Array(repeating: ScheduleBuilder.StepID?.none, count: slots), count: links.children.count)
+            for (i, (start, cnt)) in pieces.enumerated() {
+                let bytes = cnt * es
+                let r = BufferRef(.recv, start * es), s = BufferRef(.send, start * es)
+                var partial = s
+                var last: ScheduleBuilder.StepID? = nil
+                for (j, child) in links.children.enumerated() {
+                    let slot = i % slots
+                    let scratch = BufferRef(.scratch, bases[j] + slot * slotBytes)
+                    let rv = b.recv(from: child, into: scratch, bytes: bytes, after: [slotUser[j][slot]])
+                    let c = b.combine(r, j == 0 ? s : r, scratch, count: cnt, after: [rv, last])
+                    slotUser[j][slot] = c
+                    last = c
+                    partial = r
+                }
+                var final: ScheduleBuilder.StepID?
+                if links.parent >= 0 {
+                    let sd = b.send(to: links.parent, from: partial, bytes: bytes, after: [last])
+                    let readsR = partial == r || p.inPlace
+                    final = b.recv(from: links.parent, into: r, bytes: bytes, after: readsR ? [sd] : [])
+                } else {
+                    final = last
+                    if p.op == .avg { final = b.scale(r, count: cnt, after: [last]) }
+                }
+                for child in links.children {
+                    b.send(to: child, from: r, bytes: bytes, after: [final])
+                }
+            }
+        }
+        return b.finish()
+    }
+
+    static func ring(_ p: AllreduceShape) -> Schedule {
+        var b = ScheduleBuilder(ranks: p.ranks)
+        let n = p.ranks, r = p.rank, es = p.type.size
+        let right = (r + 1) % n, left = (r - 1 + n) % n
+        let base = p.count / n, rem = p.count % n
+        func segStart(_ s: Int) -> Int { s * base + Swift.min(s, rem) }
+        let segs = (0..<n).map { chunks(segStart($0), segStart($0 + 1), p.chunkElements) }
+        func mod(_ x: Int) -> Int { ((x % n) + n) % n }
+
+        let slotBytes = Swift.min(p.chunkElements, base + (rem > 0 ? 1 : 0)) * es
+        let slots = p.slots
+        let scratchBase = slotBytes > 0 ? b.reserveScratch(slots * slotBytes) : 0
+        var slotUser = Array(repeating: ScheduleBuilder.StepID?.none, count: slots)
+        var recvCounter = 0
+        // Last step that wrote, and last that read, each chunk of the receive buffer.
+        var lastWrite = segs.map { $0.map { _ in ScheduleBuilder.StepID?.none } }
+        var lastRead = lastWrite
+
+        // Reduce-scatter: after n-1 steps rank r holds the full reduction of segment r+1.
+        for t in 0..<(n - 1) {
+            let sendSeg = mod(r - t), recvSeg = mod(r - t - 1)
+            for (c, (start, cnt)) in segs[sendSeg].enumerated() {
+                let from = t == 0 ? BufferRef(.send, start * es) : BufferRef(.recv, start * es)
+                let sd = b.send(to: right, from: from, bytes: cnt * es, after: [lastWrite[sendSeg][c]])
+                if t > 0 || p.inPlace { lastRead[sendSeg][c] = sd }
+            }
+            for (c, (start, cnt)) in segs[recvSeg].enumerated() {
+                let slot = recvCounter % slots
+                recvCounter += 1
+                let scratch = BufferRef(.scratch, scratchBase + slot * slotBytes)
+                let rv = b.recv(from: left, into: scratch, bytes: cnt * es, after: [slotUser[slot]])
+                let cb = b.combine(BufferRef(.recv, start * es), BufferRef(.send, start * es), scratch, count: cnt,
+                                   after: [rv, lastRead[recvSeg][c]])
+                slotUser[slot] = cb
+                lastWrite[recvSeg][c] = cb
+            }
+        }
+        let own = mod(r + 1)
+        if p.op == .avg {
+            for (c, (start, cnt)) in segs[own].enumerated() {
+                lastWrite[own][c] = b.scale(BufferRef(.recv, start * es), count: cnt, after: [lastWrite[own][c]])
+            }
+        }
+        // Allgather: pass the reduced segments around the ring, received straight into place.
+        for t in 0..<(n - 1) {
+            let sendSeg = mod(r + 1 - t), recvSeg = mod(r - t)
+            for (c, (start, cnt)) in segs[sendSeg].enumerated() {
+                b.send(to: right, from: BufferRef(.recv, start * es), bytes: cnt * es, after: [lastWrite[sendSeg][c]])
+            }
+            for (c, (start, cnt)) in segs[recvSeg].enumerated() {
+                lastWrite[recvSeg][c] = b.recv(from: left, into: BufferRef(.recv, start * es), bytes: cnt * es,
+                                               after: [lastRead[recvSeg][c], lastWrite[recvSeg][c]])
+            }
+        }
+        return b.finish()
+    }
+}

@@ -1,0 +1,142 @@
+import HFRKernels
+
+/// Which buffer a schedule step addresses. Schedules are built over these names, not pointers,
+/// so that they are pure values that tests can inspect and that can be cached and reused.
+public enum BufferName: UInt8, Sendable {
+    case send, recv, scratch
+}
+
+/// A byte offset in one of a collective's buffers.
+public struct BufferRef: Equatable, Sendable {
+    public var buffer: BufferName
+    public var offset: Int
+    public init(_ buffer: BufferName, _ offset: Int) { self.buffer = buffer; self.offset = offset }
+}
+
+/// What one step of a schedule does.
+public enum StepKind: UInt8, Sendable {
+    /// Send `bytes` from `a` to `peer`, as message number `index` of this collective to that peer.
+    case send
+    /// Receive `bytes` from `peer` into `dst`, as message number `index` from that peer. The
+    /// receiver names the destination: it is advertised to the sender before the data moves.
+    case recv
+    /// `dst = op(a, b)` over `count` elements (dst may be a).
+    case combine
+    /// Copy `bytes` from `a` to `dst`.
+    case copy
+    /// Divide `count` elements at `dst` by the number of ranks (the end of an `avg`).
+    case scale
+}
+
+/// One step of a collective: a message or a local computation, with the steps it waits for.
+public struct Step: Sendable {
+    public var kind: StepKind
+    public var peer: Int32 = -1
+    /// For send and recv: the message's number among this collective's messages to/from `peer`.
+    public var index: Int32 = 0
+    public var dst = BufferRef(.recv, 0)
+    public var a = BufferRef(.send, 0)
+    public var b = BufferRef(.scratch, 0)
+    /// Bytes for send, recv and copy; elements for combine and scale.
+    public var length: Int = 0
+}
+
+/// A collective as a dependency graph of steps. Both sides of every message number it the same
+/// way: the k-th send to a peer is matched by that peer's k-th receive from this rank.
+public struct Schedule: Sendable {
+    public var steps: [Step] = []
+    /// Dependents of step i are `successors[successorStart[i] ..< successorStart[i+1]]`.
+    public var successorStart: [Int32] = [0]
+    public var successors: [Int32] = []
+    /// How many steps each step waits for.
+    public var predecessorCount: [Int32] = []
+    /// Bytes of scratch memory the schedule addresses.
+    public var scratchBytes: Int = 0
+    /// Per peer, how many messages this rank sends to and receives from it.
+    public var sendCount: [Int32]
+    public var recvCount: [Int32]
+
+    public init(ranks: Int) {
+        sendCount = Array(repeating: 0, count: ranks)
+        recvCount = Array(repeating: 0, count: ranks)
+    }
+
+    /// The peers this schedule exchanges messages with.
+    public var peers: [Int] {
+        (0..<sendCount.count).filter { sendCount[$0] > 0 || recvCount[$0] > 0 }
+    }
+}
+
+/// Builds a `Schedule` step by step; message numbers are assigned in call order per peer.
+public struct ScheduleBuilder {
+    public typealias StepID = Int32
+    private var schedule: Schedule
+    private var edges: [[Int32]] = []
+
+    public init(ranks: Int) { schedule = Schedule(ranks: ranks) }
+
+    @discardableResult
+    private mutating func add(_ step: Step, after deps: [StepID?]) -> StepID {
+        let id = StepID(schedule.steps.count)
+        schedule.steps.append(step)
+        edges.append([])
+        var count: Int32 = 0
+        for d in deps {
+            guard let d else { continue }
+            if edges[Int(d)].last != id { edges[Int(d)].append(id); count += 1 }
+        }
+        schedule.predecessorCount.append(count)
+        return id
+    }
+
+    public mutating func send(to peer: Int, from a: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
+        var s = Step(kind: .send)
+        s.peer = Int32(peer); s.a = a; s.length = bytes
+        s.index = schedule.sendCount[peer]
+        schedule.sendCount[peer] += 1
+        return add(s, after: deps)
+    }
+
+    public mutating func recv(from peer: Int, into dst: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
+        var s = Step(kind: .recv)
+        s.peer = Int32(peer); s.dst = dst; s.length = bytes
+        s.index = schedule.recvCount[peer]
+        schedule.recvCount[peer] += 1
+        return add(s, after: deps)
+    }
+
+    public mutating func combine(_ dst: BufferRef, _ a: BufferRef, _ b: BufferRef, count: Int, after deps: [StepID?]) -> StepID {
+        var s = Step(kind: .combine)
+        s.dst = dst; s.a = a; s.b = b; s.length = count
+        return add(s, after: deps)
+    }
+
+    public mutating func copy(_ dst: BufferRef, from a: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
+        var s = Step(kind: .copy)
+        s.dst = dst; s.a = a; s.length = bytes
+        return add(s, after: deps)
+    }
+
+    public mutating func scale(_ dst: BufferRef, count: Int, after deps: [StepID?]) -> StepID {
+        var s = Step(kind: .scale)
+        s.dst = dst; s.length = count
+        return add(s, after: deps)
+    }
+
+    public mutating func reserveScratch(_ bytes: Int) -> Int {
+        let at = schedule.scratchBytes
+        schedule.scratchBytes += bytes
+        return at
+    }
+
+    public func finish() -> Schedule {
+        var s = schedule
+        s.successorStart = [0]
+        s.successorStart.reserveCapacity(edges.count + 1)
+        for e in edges {
+            s.successors.append(contentsOf: e)
+            s.successorStart.append(Int32(s.successors.count))
+        }
+        return s
+    }
+}

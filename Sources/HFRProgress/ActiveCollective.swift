@@ -1,0 +1,95 @@
+import HFRCollectives
+import HFRKernels
+
+/// A submitted collective and its execution state. Built by the submitting thread, then owned by
+/// the progress thread alone.
+final class ActiveCollective {
+    let sequence: UInt32
+    let schedule: Schedule
+    let request: Request
+    let type: DataType
+    let op: ReduceOp
+    let ranks: Int
+    let sendBase: UnsafeRawPointer?
+    let recvBase: UnsafeMutableRawPointer?
+    var scratch: ScratchBuffer?
+    var deadline: UInt64 = 0
+
+    /// Predecessors not yet complete, per step.
+    var pending: [Int32]
+    /// Bytes moved so far, per send or recv step (for sends: handed to the kernel).
+    var progress: [Int]
+    /// For sends: bytes cut into fragments and queued so far.
+    var queued: [Int]
+    /// Per step: 0 waiting, 1 ready (send waiting for its clear-to-send, recv posted), 2 running, 3 done.
+    var state: [UInt8]
+    /// For sends: whether the receiver's clear-to-send has arrived.
+    var cleared: [Bool]
+    var remaining: Int
+    /// Step numbers of the k-th recv from / send to each peer: `recvSteps[recvStart[p] + k]`.
+    let recvStart: [Int], sendStart: [Int]
+    let recvSteps: [Int32], sendSteps: [Int32]
+    /// Send and recv steps still incomplete, per peer.
+    var outstanding: [Int32]
+    var finished = false
+
+    init(sequence: UInt32, schedule: Schedule, request: Request, type: DataType, op: ReduceOp, ranks: Int,
+         send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) {
+        self.sequence = sequence; self.schedule = schedule; self.request = request
+        self.type = type; self.op = op; self.ranks = ranks; sendBase = send; recvBase = recv
+        let n = schedule.steps.count
+        pending = schedule.predecessorCount
+        progress = Array(repeating: 0, count: n)
+        queued = Array(repeating: 0, count: n)
+        state = Array(repeating: 0, count: n)
+        cleared = Array(repeating: false, count: n)
+        remaining = n
+        var rs = [Int](repeating: 0, count: ranks + 1), ss = rs
+        for p in 0..<ranks {
+            rs[p + 1] = rs[p] + Int(schedule.recvCount[p])
+            ss[p + 1] = ss[p] + Int(schedule.sendCount[p])
+        }
+        var rsteps = [Int32](repeating: -1, count: rs[ranks]), ssteps = [Int32](repeating: -1, count: ss[ranks])
+        var out = [Int32](repeating: 0, count: ranks)
+        for (i, s) in schedule.steps.enumerated() {
+            if s.kind == .recv { rsteps[rs[Int(s.peer)] + Int(s.index)] = Int32(i); out[Int(s.peer)] += 1 }
+            if s.kind == .send { ssteps[ss[Int(s.peer)] + Int(s.index)] = Int32(i); out[Int(s.peer)] += 1 }
+        }
+        recvStart = rs; sendStart = ss; recvSteps = rsteps; sendSteps = ssteps; outstanding = out
+    }
+
+    @inline(__always) func pointer(_ ref: BufferRef) -> UnsafeMutableRawPointer {
+        switch ref.buffer {
+        case .send: return UnsafeMutableRawPointer(mutating: sendBase!) + ref.offset
+        case .recv: return recvBase! + ref.offset
+        case .scratch: return scratch!.pointer + ref.offset
+        }
+    }
+
+    /// The step of the k-th message from `peer`, or nil when there is no such message.
+    @inline(__always) func recvStep(peer: Int, index: Int32) -> Int? {
+        let k = Int(index)
+        guard peer >= 0, peer < ranks, k >= 0, k < recvStart[peer + 1] - recvStart[peer] else { return nil }
+        return Int(recvSteps[recvStart[peer] + k])
+    }
+
+    @inline(__always) func sendStep(peer: Int, index: Int32) -> Int? {
+        let k = Int(index)
+        guard peer >= 0, peer < ranks, k >= 0, k < sendStart[peer + 1] - sendStart[peer] else { return nil }
+        return Int(sendSteps[sendStart[peer] + k])
+    }
+
+    /// Peers with messages still outstanding (for timeout messages).
+    var waitingFor: [Int] { (0..<ranks).filter { outstanding[$0] > 0 } }
+}
+
+/// A reusable scratch allocation (64-byte aligned).
+final class ScratchBuffer {
+    let pointer: UnsafeMutableRawPointer
+    let size: Int
+    init(size: Int) {
+        self.size = size
+        pointer = .allocate(byteCount: max(size, 64), alignment: 64)
+    }
+    deinit { pointer.deallocate() }
+}

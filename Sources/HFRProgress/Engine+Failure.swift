@@ -1,0 +1,85 @@
+import Glibc
+import HFRSystem
+import HFRTransport
+
+extension Engine {
+    /// A socket failed or the peer closed it. If work with that peer is outstanding, the peer has
+    /// failed; otherwise it has simply finished and left, and is only an error if needed later.
+    func channelFailed(_ ch: TCPChannel, _ error: Error) {
+        let rank = ch.peer
+        let reason: String
+        if let e = error as? ChannelError {
+            if case .protocolViolation = e {
+                closePeer(rank, phase: .failed, reason: "\(e)")
+                fail(.protocolViolation(rank: rank, reason: "\(e)"), notifyPeers: true)
+                return
+            }
+            reason = "\(e)"
+        } else {
+            reason = "\(error)"
+        }
+        let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
+        if busy {
+            peerFailed(rank, reason)
+        } else {
+            Log.info(rank: config.rank, "rank \(rank) closed its connection (\(reason))")
+            closePeer(rank, phase: .closed, reason: "it closed its connection earlier (\(reason))")
+        }
+    }
+
+    func peerFailed(_ rank: Int, _ reason: String) {
+        closePeer(rank, phase: .failed, reason: reason)
+        if broken == nil { fail(.peerFailed(rank: rank, reason: reason), notifyPeers: true) }
+    }
+
+    func closePeer(_ rank: Int, phase: PeerState.Phase, reason: String) {
+        let peer = peers[rank]
+        if peer.phase == .failed { return }
+        peer.phase = phase
+        peer.closeReason = reason
+        for case let ch? in peer.channels {
+            _ = ch.drainQueue()
+            epoll.remove(ch.fd)
+        }
+        peer.channels = peer.channels.map { _ in nil }
+        peer.attached = 0
+        peer.sendQueue.removeAll()
+        peer.sendHead = 0
+        for p in pending.values where p.peer == rank { dropPending(p, reason: nil) }
+    }
+
+    /// Breaks the communicator: fails every pending collective with `error` and (once) tells
+    /// every connected peer, so that ranks not connected to the culprit learn of it too.
+    func fail(_ error: CollectiveError, notifyPeers: Bool) {
+        let first = broken == nil
+        if first {
+            broken = error
+            completion.withLock { stickyError = error }
+            Log.warn(rank: config.rank, "communicator failed: \(error)")
+        }
+        let victims = order + backlog
+        order.removeAll()
+        backlog.removeAll()
+        for c in victims where !c.request.finished {
+            if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
+            slots[Int(c.sequence % UInt32(config.maxActive))] = nil
+            publish(c, error: broken!)
+        }
+        ready.removeAll()
+        guard first && notifyPeers else { return }
+        let failed: Int32
+        switch error {
+        case let .peerFailed(rank, _): failed = Int32(rank)
+        case let .remoteAbort(rank, _, _): failed = Int32(rank)
+        case let .protocolViolation(rank, _): failed = Int32(rank)
+        default: failed = -1
+        }
+        for peer in peers where peer.phase == .connected {
+            guard let ch = peer.channels[0] else { continue }
+            _ = ch.drainQueue()
+            ch.enqueue(control: FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0))
+            // Best effort, without waiting: the kernel buffer is all we use.
+            _ = try? ch.flush()
+        }
+    }
+}

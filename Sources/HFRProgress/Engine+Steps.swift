@@ -1,0 +1,203 @@
+import HFRSystem
+import HFRTransport
+import HFRCollectives
+import HFRKernels
+
+extension Engine {
+    /// Starts every step whose predecessors are done. Iterative, so long chains of inline
+    /// reductions do not recurse.
+    func drainReady() {
+        while let cookie = ready.popLast() {
+            guard let (c, i) = lookup(cookie) else { continue }
+            start(c, i)
+        }
+    }
+
+    @inline(__always) func start(_ c: ActiveCollective, _ i: Int) {
+        let step = c.schedule.steps[i]
+        switch step.kind {
+        case .recv:
+            c.state[i] = 1
+            sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
+                                                        offset: UInt64(step.length), length: 0))
+        case .send:
+            c.state[i] = 1
+            if c.cleared[i] { queueSend(c, i) }
+        case .combine, .copy, .scale:
+            let bytes = step.kind == .copy ? step.length : step.length * c.type.size
+            var job = ReductionJob(kind: step.kind == .combine ? 0 : step.kind == .copy ? 1 : 2,
+                                   dst: c.pointer(step.dst), a: UnsafeRawPointer(c.pointer(step.a)),
+                                   b: UnsafeRawPointer(c.pointer(step.kind == .combine ? step.b : step.a)),
+                                   length: step.length, type: c.type, op: c.op, ranks: c.ranks, cookie: cookie(c, i))
+            if workers.isEmpty || bytes <= config.inlineReduceBytes {
+                job.run()
+                complete(c, i)
+            } else {
+                c.state[i] = 2
+                job.cookie = cookie(c, i)
+                workers.submit(job)
+            }
+        }
+    }
+
+    /// Marks step `i` done and readies its successors.
+    @inline(__always) func complete(_ c: ActiveCollective, _ i: Int) {
+        if c.state[i] == 3 { return }
+        c.state[i] = 3
+        c.remaining -= 1
+        let step = c.schedule.steps[i]
+        if step.kind == .send || step.kind == .recv { c.outstanding[Int(step.peer)] -= 1 }
+        let s = c.schedule
+        for k in Int(s.successorStart[i])..<Int(s.successorStart[i + 1]) {
+            let succ = Int(s.successors[k])
+            c.pending[succ] -= 1
+            if c.pending[succ] == 0 { ready.append(cookie(c, succ)) }
+        }
+        if c.remaining == 0 { finish(c) }
+    }
+
+    /// The receiver has advertised message `h.index` of `c`: check it is the message this rank
+    /// sends, then let it go.
+    func handleClear(_ c: ActiveCollective, from peer: Int, _ h: FrameHeader) {
+        guard let i = c.sendStep(peer: peer, index: h.index) else {
+            fail(.mismatch("rank \(peer) expects message \(h.index) of \(c.request.name) from rank \(config.rank), which sends only \(c.sendStart[peer + 1] - c.sendStart[peer]): the ranks called the collective with different arguments"), notifyPeers: true)
+            return
+        }
+        let length = c.schedule.steps[i].length
+        guard Int(h.offset) == length else {
+            fail(.mismatch("rank \(peer) expects \(h.offset) bytes in message \(h.index) of \(c.request.name), rank \(config.rank) sends \(length): the ranks called the collective with different counts or types"), notifyPeers: true)
+            return
+        }
+        c.cleared[i] = true
+        if c.state[i] == 1 { queueSend(c, i) }
+    }
+
+    func queueSend(_ c: ActiveCollective, _ i: Int) {
+        c.state[i] = 2
+        let peer = peers[Int(c.schedule.steps[i].peer)]
+        peer.sendQueue.append(cookie(c, i))
+        pumpSends(peer)
+    }
+
+    /// Cuts queued sends into fragments and gives each to the socket with the least bytes queued,
+    /// up to the per-socket in-flight cap; the rest waits until sockets drain.
+    func pumpSends(_ peer: PeerState) {
+        guard peer.phase == .connected else { return }
+        let nsock = peer.channels.count
+        while peer.sendHead < peer.sendQueue.count {
+            let ck = peer.sendQueue[peer.sendHead]
+            guard let (c, i) = lookup(ck) else { peer.sendHead += 1; continue }
+            let step = c.schedule.steps[i]
+            let src = UnsafeRawPointer(c.pointer(step.a))
+            while c.queued[i] < step.length {
+                var best: TCPChannel?
+                for k in 0..<nsock {
+                    guard let ch = peer.channels[(peer.nextChannel + k) % nsock] else { continue }
+                    if !ch.hasRoom || ch.queuedBytes >= config.maxQueuedBytesPerSocket { continue }
+                    if best == nil || ch.queuedBytes < best!.queuedBytes { best = ch }
+                }
+                guard let ch = best else { return }
+                peer.nextChannel = (ch.index + 1) % nsock
+                let frag = min(step.length - c.queued[i], config.fragmentBytes)
+                let h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
+                                    offset: UInt64(c.queued[i]), length: UInt32(frag))
+                _ = ch.enqueue(data: h, payload: src + c.queued[i], cookie: ck)
+                c.queued[i] += frag
+                markDirty(ch)
+            }
+            peer.sendHead += 1
+        }
+        peer.sendQueue.removeAll(keepingCapacity: true)
+        peer.sendHead = 0
+    }
+
+    func sendControl(to rank: Int, _ h: FrameHeader) {
+        let peer = peers[rank]
+        switch peer.phase {
+        case .connected:
+            if let ch = peer.channels[0] { ch.enqueue(control: h); markDirty(ch) }
+        case .idle, .connecting:
+            peer.pendingControl.append(h)
+            ensureConnected(peer)
+        case .closed, .failed:
+            break
+        }
+    }
+
+    @inline(__always) func markDirty(_ ch: TCPChannel) {
+        dirty.append(ch)
+    }
+
+    /// Writes what the dirty sockets have queued; asks epoll for writability where the kernel
+    /// buffer is full, and drops that interest again once it drains.
+    func flushDirty() {
+        while let ch = dirty.popLast() {
+            let peer = peers[ch.peer]
+            guard peer.channels[ch.index] === ch else { continue }
+            let drained: Bool
+            do { drained = try ch.flush() } catch { channelFailed(ch, error); continue }
+            if peer.hasQueuedSends { pumpSends(peer) }
+            let want = !drained
+            if want != peer.writeInterest[ch.index] {
+                peer.writeInterest[ch.index] = want
+                try? epoll.modify(ch.fd, events: Epoll.readable | (want ? Epoll.writable : 0), token: channelToken(ch))
+            }
+        }
+    }
+
+    @inline(__always) func channelToken(_ ch: TCPChannel) -> UInt64 {
+        Engine.tokenChannel | UInt64(ch.peer) << 16 | UInt64(ch.index)
+    }
+}
+
+extension Engine: ChannelDelegate {
+    public func channel(_ channel: TCPChannel, dataHeader h: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64) {
+        guard let c = collective(h.sequence) else {
+            throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
+        }
+        guard let i = c.recvStep(peer: channel.peer, index: h.index) else {
+            throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name), which this rank does not receive")
+        }
+        guard c.state[i] == 1 else {
+            throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
+        }
+        let length = c.schedule.steps[i].length
+        guard h.offset <= UInt64(length), Int(h.offset) + Int(h.length) <= length else {
+            throw ChannelError.protocolViolation("fragment [\(h.offset), +\(h.length)) lies outside message \(h.index) of \(length) bytes")
+        }
+        return (c.pointer(c.schedule.steps[i].dst) + Int(h.offset), cookie(c, i))
+    }
+
+    public func channel(_ channel: TCPChannel, receivedPayloadOf ck: UInt64, header h: FrameHeader) {
+        guard let (c, i) = lookup(ck) else { return }
+        c.progress[i] += Int(h.length)
+        if c.progress[i] == c.schedule.steps[i].length { complete(c, i) }
+    }
+
+    public func channel(_ channel: TCPChannel, control h: FrameHeader) throws {
+        switch h.kind {
+        case .clearToSend:
+            if let c = collective(h.sequence) {
+                handleClear(c, from: channel.peer, h)
+            } else if h.sequence &- nextToActivate < 1 << 31 {
+                peers[channel.peer].earlyClears.append(h)
+            } else {
+                throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")
+            }
+        case .abort:
+            let failed = Int(Int32(truncatingIfNeeded: h.index))
+            if broken == nil {
+                fail(.remoteAbort(rank: failed, reportedBy: channel.peer, reason: CollectiveError.describeAbortCode(h.offset)),
+                     notifyPeers: true)
+            }
+        case .data:
+            break
+        }
+    }
+
+    public func channel(_ channel: TCPChannel, sent ck: UInt64, bytes: Int) {
+        guard let (c, i) = lookup(ck) else { return }
+        c.progress[i] += bytes
+        if c.progress[i] == c.schedule.steps[i].length { complete(c, i) }
+    }
+}

@@ -1,0 +1,306 @@
+import Glibc
+import HFRSystem
+import HFRTransport
+import HFRCollectives
+import HFRKernels
+
+/// The progress engine of one communicator: one thread on epoll that runs every submitted
+/// collective's schedule, moves its messages over the peers' sockets and hands large
+/// reductions to worker threads. Callers submit schedules and wait on `Request`s.
+///
+/// Threading: `submit`, `abort` and `shutdown` may be called from any thread; everything else
+/// runs on the progress thread. The only locks are the submission queue's and the completion
+/// lock, neither held across a system call on the progress thread.
+public final class Engine: @unchecked Sendable {
+    let config: EngineConfiguration
+    let epoll: Epoll
+    let wake: EventFD
+    var workers: ReductionWorkers!
+    var thread: PosixThread?
+
+    // Submission side (guarded by submitLock).
+    let submitLock = ConditionLock()
+    var submitted: [ActiveCollective] = []
+    var nextSequence: UInt32 = 0
+    var stopRequested = false
+    var abortReason: String?
+
+    /// Guards request completion and the sticky error.
+    let completion = ConditionLock()
+    var stickyError: CollectiveError?
+
+    // Progress-thread state.
+    var slots: [ActiveCollective?]
+    var order: [ActiveCollective] = []
+    var backlog: [ActiveCollective] = []
+    var nextToActivate: UInt32 = 0
+    var peers: [PeerState]
+    var ready: [UInt64] = []
+    var dirty: [TCPChannel] = []
+    var workerDone: [UInt64] = []
+    var pending: [Int: PendingConnection] = [:]
+    var nextPendingID = 1
+    var broken: CollectiveError?
+    var scratchPool: [ScratchBuffer] = []
+    var nextTimerCheck: UInt64 = 0
+
+    static let tokenWake: UInt64 = 0
+    static let tokenListen: UInt64 = 1
+    static let tokenPending: UInt64 = 2 << 56
+    static let tokenChannel: UInt64 = 3 << 56
+
+    public init(_ config: EngineConfiguration) throws {
+        self.config = config
+        epoll = try Epoll()
+        wake = try EventFD()
+        slots = Array(repeating: nil, count: config.maxActive)
+        peers = (0..<config.ranks).map { PeerState(rank: $0, sockets: config.socketsPerPeer) }
+        ready.reserveCapacity(4096)
+        dirty.reserveCapacity(64)
+        try TCPSocket.setNonBlocking(config.listenFD)
+        try epoll.add(wake.fd, events: Epoll.readable, token: Engine.tokenWake)
+        try epoll.add(config.listenFD, events: Epoll.readable, token: Engine.tokenListen)
+        workers = try ReductionWorkers(count: config.reduceThreads, wake: wake, name: "hfr\(config.rank)")
+        thread = try PosixThread(name: "hfr\(config.rank)-progress") { [unowned self] in self.run() }
+    }
+
+    deinit {
+        close(config.listenFD)
+    }
+
+    public var rank: Int { config.rank }
+
+    /// The error that broke the communicator, if any: every later submission fails with it.
+    public var error: CollectiveError? { completion.withLock { stickyError } }
+
+    /// Queues a collective. Buffers must stay valid until its request completes.
+    public func submit(_ schedule: Schedule, name: String, type: DataType, op: ReduceOp,
+                       send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) throws(CollectiveError) -> Request {
+        if let e = error { throw e }
+        submitLock.lock()
+        if stopRequested {
+            submitLock.unlock()
+            throw .aborted("the communicator has been destroyed")
+        }
+        let seq = nextSequence
+        nextSequence &+= 1
+        let request = Request(sequence: seq, name: "\(name) #\(seq)", completion: completion, timeoutNanoseconds: config.timeoutNanoseconds)
+        let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
+                                 ranks: config.ranks, send: send, recv: recv)
+        submitted.append(c)
+        submitLock.unlock()
+        wake.signal()
+        return request
+    }
+
+    /// Completes pending work (each wait bounded by HFR_TIMEOUT), then stops the progress
+    /// thread and closes every connection.
+    public func shutdown() {
+        stop(abort: nil)
+    }
+
+    /// Fails pending work at once with `reason`, tells the peers, and stops. Never waits for peers.
+    public func abort(_ reason: String) {
+        stop(abort: reason)
+    }
+
+    private func stop(abort reason: String?) {
+        let first: Bool = submitLock.withLock {
+            if stopRequested { return false }
+            stopRequested = true
+            abortReason = reason
+            return true
+        }
+        wake.signal()
+        if first, let t = thread, !t.isCurrent {
+            t.join()
+            workers.stop()
+        }
+    }
+
+    // MARK: - The progress loop
+
+    func run() {
+        while true {
+            let now = MonotonicClock.nanoseconds()
+            let timeoutMs: Int32 = order.isEmpty && pending.isEmpty ? 500 : 50
+            _ = epoll.wait(timeoutMilliseconds: timeoutMs) { token, events in
+                self.dispatch(token: token, events: events)
+            }
+            if drainWake() { break }
+            settle()
+            if now >= nextTimerCheck {
+                checkTimers(MonotonicClock.nanoseconds())
+                nextTimerCheck = now + 50_000_000
+                settle()
+            }
+        }
+        teardown()
+    }
+
+    /// Runs ready steps and flushes sockets until nothing more can move without an event.
+    @inline(__always) func settle() {
+        while !ready.isEmpty || !dirty.isEmpty {
+            drainReady()
+            flushDirty()
+        }
+    }
+
+    func dispatch(token: UInt64, events: UInt32) {
+        switch token & (0xFF << 56) {
+        case Engine.tokenChannel:
+            let peer = Int((token >> 16) & 0xFFFF_FFFF), socket = Int(token & 0xFFFF)
+            guard peer < peers.count, let ch = peers[peer].channels[socket] else { return }
+            if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 {
+                do { try ch.readable() } catch { channelFailed(ch, error); return }
+            }
+            if events & Epoll.writable != 0 { markDirty(ch) }
+        case Engine.tokenPending:
+            if let p = pending[Int(token & 0xFFFF_FFFF)] { advance(p, events: events) }
+        default:
+            if token == Engine.tokenListen { acceptIncoming() }
+            // tokenWake is handled after every wait.
+        }
+    }
+
+    /// Takes new submissions and finished reductions. Returns true when the engine must stop.
+    func drainWake() -> Bool {
+        wake.drain()
+        var newWork: [ActiveCollective] = []
+        var stop = false
+        var reason: String?
+        submitLock.lock()
+        if !submitted.isEmpty { swap(&newWork, &submitted) }
+        stop = stopRequested
+        reason = abortReason
+        submitLock.unlock()
+        for c in newWork { enqueueForActivation(c) }
+        if !workers.isEmpty {
+            workers.collect(into: &workerDone)
+            for cookie in workerDone { if let (c, i) = lookup(cookie) { complete(c, i) } }
+            workerDone.removeAll(keepingCapacity: true)
+        }
+        if stop {
+            if let reason {
+                fail(.aborted(reason), notifyPeers: true)
+                return true
+            }
+            // Graceful: keep going until all submitted work is done (or failed).
+            return order.isEmpty && backlog.isEmpty
+        }
+        return false
+    }
+
+    func enqueueForActivation(_ c: ActiveCollective) {
+        if let broken { publish(c, error: broken); return }
+        if order.count >= config.maxActive || !backlog.isEmpty { backlog.append(c); return }
+        activate(c)
+    }
+
+    func activate(_ c: ActiveCollective) {
+        nextToActivate = c.sequence &+ 1
+        c.deadline = MonotonicClock.nanoseconds() &+ config.timeoutNanoseconds
+        slots[Int(c.sequence % UInt32(config.maxActive))] = c
+        order.append(c)
+        if c.schedule.scratchBytes > 0 { c.scratch = acquireScratch(c.schedule.scratchBytes) }
+        for p in c.schedule.peers {
+            let peer = peers[p]
+            if peer.phase == .closed || peer.phase == .failed {
+                fail(.peerFailed(rank: p, reason: peer.closeReason.isEmpty ? "its connection is closed" : peer.closeReason), notifyPeers: true)
+                return
+            }
+            ensureConnected(peer)
+        }
+        for step in 0..<c.schedule.steps.count where c.pending[step] == 0 {
+            ready.append(cookie(c, step))
+        }
+        if c.remaining == 0 { finish(c) }
+        // Clear-to-send frames that arrived before this rank started the collective.
+        for peer in peers where !peer.earlyClears.isEmpty {
+            var keep: [FrameHeader] = []
+            for h in peer.earlyClears {
+                if h.sequence == c.sequence { handleClear(c, from: peer.rank, h) } else { keep.append(h) }
+            }
+            peer.earlyClears = keep
+        }
+    }
+
+    @inline(__always) func cookie(_ c: ActiveCollective, _ step: Int) -> UInt64 {
+        UInt64(c.sequence) << 32 | UInt64(step)
+    }
+
+    @inline(__always) func collective(_ seq: UInt32) -> ActiveCollective? {
+        guard let c = slots[Int(seq % UInt32(config.maxActive))], c.sequence == seq, !c.finished else { return nil }
+        return c
+    }
+
+    @inline(__always) func lookup(_ cookie: UInt64) -> (ActiveCollective, Int)? {
+        guard let c = collective(UInt32(truncatingIfNeeded: cookie >> 32)) else { return nil }
+        return (c, Int(cookie & 0xFFFF_FFFF))
+    }
+
+    func acquireScratch(_ bytes: Int) -> ScratchBuffer {
+        if let i = scratchPool.firstIndex(where: { $0.size >= bytes }) { return scratchPool.remove(at: i) }
+        return ScratchBuffer(size: bytes)
+    }
+
+    // MARK: - Completion
+
+    /// Marks a collective done and publishes, in issue order, every finished one at the front.
+    func finish(_ c: ActiveCollective) {
+        if c.finished { return }
+        c.finished = true
+        if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
+        slots[Int(c.sequence % UInt32(config.maxActive))] = nil
+        var n = 0
+        while n < order.count && order[n].finished { n += 1 }
+        if n > 0 {
+            let done = order[0..<n]
+            completion.lock()
+            for d in done { d.request.finished = true }
+            completion.unlock()
+            completion.broadcast()
+            order.removeFirst(n)
+        }
+        while !backlog.isEmpty && order.count < config.maxActive && broken == nil {
+            activate(backlog.removeFirst())
+        }
+    }
+
+    func publish(_ c: ActiveCollective, error: CollectiveError) {
+        c.finished = true
+        completion.lock()
+        c.request.error = error
+        c.request.finished = true
+        completion.unlock()
+        completion.broadcast()
+    }
+
+    // MARK: - Timers
+
+    func checkTimers(_ now: UInt64) {
+        for c in order where !c.finished && now >= c.deadline {
+            fail(.timeout(seconds: Double(config.timeoutNanoseconds) / 1e9, operation: c.request.name, waitingFor: c.waitingFor),
+                 notifyPeers: true)
+            return
+        }
+        for p in pending.values where now >= p.deadline {
+            dropPending(p, reason: "handshake with \(p.remote) did not finish within HFR_TIMEOUT")
+            if p.phase != .awaitingHello {
+                peerFailed(p.peer, "could not connect within HFR_TIMEOUT (\(p.remote))")
+            }
+        }
+    }
+
+    func teardown() {
+        for p in pending.values { dropPending(p, reason: nil) }
+        for peer in peers {
+            for case let ch? in peer.channels {
+                epoll.remove(ch.fd)
+                Glibc.shutdown(ch.fd, Int32(SHUT_WR))
+            }
+            peer.channels = peer.channels.map { _ in nil }
+        }
+        epoll.remove(config.listenFD)
+    }
+}

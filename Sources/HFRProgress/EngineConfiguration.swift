@@ -1,0 +1,35 @@
+import HFRSystem
+
+/// Everything the progress engine of one communicator needs to know, resolved from the
+/// environment and the rendezvous by the layer above.
+public struct EngineConfiguration: Sendable {
+    public var rank: Int
+    public var ranks: Int
+    public var jobToken: UInt64
+    public var commID: UInt64
+    /// Where every rank listens for data connections, indexed by rank.
+    public var peerAddresses: [SocketAddress]
+    /// This rank's listening socket (already bound and listening); the engine owns it from now on.
+    public var listenFD: Int32
+    /// TCP sockets per peer (`HFR_NSOCKS`).
+    public var socketsPerPeer: Int = 2
+    /// SO_SNDBUF / SO_RCVBUF (`HFR_SOCKET_BUFFER`); 0 leaves the kernel's autotuning alone.
+    public var socketBufferBytes: Int = 0
+    /// Largest fragment a message is cut into (`HFR_FRAGMENT_MAX`).
+    public var fragmentBytes: Int = 512 << 10
+    /// Payload bytes queued per socket before the scheduler holds back (`HFR_SOCKET_INFLIGHT`).
+    public var maxQueuedBytesPerSocket: Int = 2 << 20
+    /// Reductions of at most this many bytes run on the progress thread itself (`HFR_INLINE_REDUCE`).
+    public var inlineReduceBytes: Int = 64 << 10
+    /// Reduction worker threads (`HFR_REDUCE_THREADS`); 0 reduces on the progress thread.
+    public var reduceThreads: Int = 1
+    /// Deadline for every collective and connection (`HFR_TIMEOUT`).
+    public var timeoutNanoseconds: UInt64 = 300_000_000_000
+    /// Collectives in flight at once; later submissions wait in a backlog.
+    public var maxActive: Int = 64
+
+    public init(rank: Int, ranks: Int, jobToken: UInt64, commID: UInt64, peerAddresses: [SocketAddress], listenFD: Int32) {
+        self.rank = rank; self.ranks = ranks; self.jobToken = jobToken; self.commID = commID
+        self.peerAddresses = peerAddresses; self.listenFD = listenFD
+    }
+}

@@ -1,0 +1,39 @@
+import HFRSystem
+
+/// The handle of one submitted collective. Completed by the progress thread, waited for by the caller.
+public final class Request: @unchecked Sendable {
+    public let sequence: UInt32
+    public let name: String
+    let completion: ConditionLock
+    // Guarded by `completion`.
+    var finished = false
+    var error: CollectiveError?
+    let timeoutNanoseconds: UInt64
+
+    init(sequence: UInt32, name: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
+        self.sequence = sequence; self.name = name; self.completion = completion
+        self.timeoutNanoseconds = timeoutNanoseconds
+    }
+
+    /// True when the collective has completed (or failed: then `wait` throws its error).
+    public func test() -> Bool {
+        completion.withLock { finished }
+    }
+
+    /// Blocks until the collective completes; throws its error, or a timeout when the progress
+    /// engine has not finished it within `HFR_TIMEOUT` plus a grace period.
+    public func wait() throws(CollectiveError) {
+        let start = MonotonicClock.nanoseconds()
+        let deadline = start &+ timeoutNanoseconds &+ 5_000_000_000
+        completion.lock()
+        while !finished {
+            if !completion.wait(untilNanoseconds: deadline), MonotonicClock.nanoseconds() >= deadline {
+                completion.unlock()
+                throw .timeout(seconds: Double(timeoutNanoseconds) / 1e9, operation: name, waitingFor: [])
+            }
+        }
+        let e = error
+        completion.unlock()
+        if let e { throw e }
+    }
+}

@@ -1,0 +1,96 @@
+/// Kinds of frame on a data connection.
+public enum FrameKind: UInt8, Sendable {
+    /// A fragment of a message: `length` payload bytes follow, to land at `offset` in the
+    /// destination the receiver advertised for message `index` of collective `sequence`.
+    case data = 1
+    /// The receiver's advertisement: it has posted message `index` of collective `sequence`,
+    /// `offset` bytes long, so the sender may write it. The data path never buffers anything
+    /// it did not ask for.
+    case clearToSend = 2
+    /// The sender's communicator has failed; `index` is the rank that failed first (or -1),
+    /// `offset` the reason code. The receiver fails its pending work and passes the word on.
+    case abort = 3
+}
+
+/// Why a frame from the wire was rejected. Everything from the wire is untrusted.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case truncated(have: Int, need: Int)
+    case badMagic(UInt32)
+    case badKind(UInt8)
+    case payloadTooLarge(Int, max: Int)
+    case unexpectedPayload(kind: FrameKind, length: Int)
+
+    public var description: String {
+        switch self {
+        case let .truncated(have, need): return "truncated frame header (\(have) of \(need) bytes)"
+        case let .badMagic(m): return "bad frame magic 0x\(String(m, radix: 16)) (expected 0x\(String(FrameHeader.magic, radix: 16)))"
+        case let .badKind(k): return "unknown frame kind \(k)"
+        case let .payloadTooLarge(n, max): return "frame payload of \(n) bytes exceeds the limit of \(max)"
+        case let .unexpectedPayload(kind, n): return "\(kind) frame carries \(n) payload bytes (expected none)"
+        }
+    }
+}
+
+/// The 32-byte header in front of every frame on a data connection (little-endian).
+///
+///     0  magic    u32  'HFR1'
+///     4  kind     u8
+///     5  flags    u8
+///     6  reserved u16
+///     8  sequence u32  collective number on this communicator
+///    12  index    i32  message number within the collective, per peer and direction
+///    16  offset   u64  data: byte offset in the message; clearToSend: message length
+///    24  length   u32  payload bytes that follow
+///    28  reserved u32
+public struct FrameHeader: Equatable, Sendable {
+    public static let size = 32
+    public static let magic: UInt32 = 0x3152_4648  // "HFR1" in memory order
+
+    public var kind: FrameKind
+    public var flags: UInt8 = 0
+    public var sequence: UInt32
+    public var index: Int32
+    public var offset: UInt64
+    public var length: UInt32
+
+    public init(kind: FrameKind, sequence: UInt32, index: Int32, offset: UInt64, length: UInt32) {
+        self.kind = kind; self.sequence = sequence; self.index = index; self.offset = offset; self.length = length
+    }
+
+    /// Writes the 32 bytes at `p`.
+    @inline(__always)
+    public func encode(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: FrameHeader.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
+        p.storeBytes(of: flags, toByteOffset: 5, as: UInt8.self)
+        p.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        p.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: index.littleEndian, toByteOffset: 12, as: Int32.self)
+        p.storeBytes(of: offset.littleEndian, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: length.littleEndian, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: UInt32(0), toByteOffset: 28, as: UInt32.self)
+    }
+
+    /// Decodes and validates a header; `maxPayload` bounds the payload a data frame may announce.
+    @inline(__always)
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPayload: Int) throws(WireError) -> FrameHeader {
+        guard bytes.count >= size, let p = bytes.baseAddress else { throw .truncated(have: bytes.count, need: size) }
+        let magic = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        guard magic == FrameHeader.magic else { throw .badMagic(magic) }
+        let rawKind = p.load(fromByteOffset: 4, as: UInt8.self)
+        guard let kind = FrameKind(rawValue: rawKind) else { throw .badKind(rawKind) }
+        let length = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
+        if kind == .data {
+            guard Int(length) <= maxPayload else { throw .payloadTooLarge(Int(length), max: maxPayload) }
+        } else if length != 0 {
+            throw .unexpectedPayload(kind: kind, length: Int(length))
+        }
+        var h = FrameHeader(kind: kind,
+                            sequence: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                            index: Int32(littleEndian: p.loadUnaligned(fromByteOffset: 12, as: Int32.self)),
+                            offset: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                            length: length)
+        h.flags = p.load(fromByteOffset: 5, as: UInt8.self)
+        return h
+    }
+}

@@ -1,0 +1,109 @@
+/// The first 48 bytes on every connection, in both directions: who is calling whom, for which
+/// job and communicator. A connection whose handshake does not match is closed and logged.
+///
+///     0  magic      u32 'HFRH'
+///     4  version    u16
+///     6  kind       u16 (1 hello, 2 accept, 3 reject)
+///     8  jobToken   u64
+///    16  commID     u64
+///    24  fromRank   u32
+///    28  toRank     u32
+///    32  ranks      u32
+///    36  socket     u16 socket number within the link
+///    38  link       u16 link (NIC pair) number
+///    40  value      u64 kind-specific (rendezvous: listen address; reject: reason code)
+public struct Handshake: Equatable, Sendable {
+    public static let size = 48
+    public static let magic: UInt32 = 0x4852_4648  // "HFRH"
+    /// Bumped whenever the wire format changes; peers of another version are refused.
+    public static let protocolVersion: UInt16 = 1
+
+    public enum Kind: UInt16, Sendable { case hello = 1, accept = 2, reject = 3 }
+
+    public var kind: Kind
+    public var version: UInt16 = Handshake.protocolVersion
+    public var jobToken: UInt64
+    public var commID: UInt64
+    public var fromRank: UInt32
+    public var toRank: UInt32
+    public var ranks: UInt32
+    public var socket: UInt16 = 0
+    public var link: UInt16 = 0
+    public var value: UInt64 = 0
+
+    public init(kind: Kind, jobToken: UInt64, commID: UInt64, fromRank: Int, toRank: Int, ranks: Int) {
+        self.kind = kind; self.jobToken = jobToken; self.commID = commID
+        self.fromRank = UInt32(truncatingIfNeeded: fromRank); self.toRank = UInt32(truncatingIfNeeded: toRank)
+        self.ranks = UInt32(truncatingIfNeeded: ranks)
+    }
+
+    public func encode(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: Handshake.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: version.littleEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: kind.rawValue.littleEndian, toByteOffset: 6, as: UInt16.self)
+        p.storeBytes(of: jobToken.littleEndian, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: commID.littleEndian, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: fromRank.littleEndian, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: toRank.littleEndian, toByteOffset: 28, as: UInt32.self)
+        p.storeBytes(of: ranks.littleEndian, toByteOffset: 32, as: UInt32.self)
+        p.storeBytes(of: socket.littleEndian, toByteOffset: 36, as: UInt16.self)
+        p.storeBytes(of: link.littleEndian, toByteOffset: 38, as: UInt16.self)
+        p.storeBytes(of: value.littleEndian, toByteOffset: 40, as: UInt64.self)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: Handshake.size)
+        out.withUnsafeMutableBytes { encode(to: $0.baseAddress!) }
+        return out
+    }
+
+    /// Decodes the fields and checks magic, version and kind. Job token, communicator and
+    /// ranks are checked by the caller, which knows what to expect.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(HandshakeError) -> Handshake {
+        guard bytes.count >= size, let p = bytes.baseAddress else { throw .truncated(bytes.count) }
+        let magic = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        guard magic == Handshake.magic else { throw .badMagic(magic) }
+        let version = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        guard version == protocolVersion else { throw .versionMismatch(version) }
+        let rawKind = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        guard let kind = Kind(rawValue: rawKind) else { throw .badKind(rawKind) }
+        var h = Handshake(kind: kind,
+                          jobToken: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                          commID: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                          fromRank: 0, toRank: 0, ranks: 0)
+        h.fromRank = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
+        h.toRank = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+        h.ranks = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+        h.socket = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self))
+        h.link = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self))
+        h.value = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+        return h
+    }
+
+    /// Checks a hello against what this rank expects; returns a sentence naming the mismatch.
+    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: Int) -> String? {
+        if self.jobToken != jobToken { return "job token differs (HFR_JOB_TOKEN of another job?)" }
+        if self.commID != commID { return "communicator id 0x\(String(self.commID, radix: 16)) is not this communicator's" }
+        if Int(self.ranks) != ranks { return "peer says the job has \(self.ranks) ranks, this rank has \(ranks)" }
+        if Int(toRank) != myRank { return "peer called rank \(toRank), this is rank \(myRank)" }
+        if Int(fromRank) >= ranks || Int(fromRank) == myRank { return "peer claims to be rank \(fromRank)" }
+        if Int(socket) >= sockets { return "socket number \(socket) is outside 0..<\(sockets) (HFR_NSOCKS differs?)" }
+        return nil
+    }
+}
+
+public enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
+    case truncated(Int)
+    case badMagic(UInt32)
+    case versionMismatch(UInt16)
+    case badKind(UInt16)
+
+    public var description: String {
+        switch self {
+        case let .truncated(n): return "handshake truncated (\(n) of \(Handshake.size) bytes)"
+        case let .badMagic(m): return "not an HFReduce connection (magic 0x\(String(m, radix: 16)))"
+        case let .versionMismatch(v): return "protocol version \(v), this library speaks \(Handshake.protocolVersion)"
+        case let .badKind(k): return "unknown handshake kind \(k)"
+        }
+    }
+}

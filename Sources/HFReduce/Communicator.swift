@@ -1,0 +1,135 @@
+import Glibc
+import HFRSystem
+import HFRKernels
+import HFRCollectives
+import HFRProgress
+import HFRBootstrap
+
+/// A group of `size` processes that run collectives together; this process is `rank`.
+///
+/// Create one per process with the same root address and job token on every rank (or from the
+/// launcher's environment with `fromEnvironment()`), call the same collectives in the same order
+/// on every rank, and `destroy()` it at the end. Collectives may be issued from several threads,
+/// but every rank must issue them in the same order; several communicators in one process are
+/// independent of each other.
+public final class Communicator: @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    public let configuration: Configuration
+    let engine: Engine
+    private let stateLock = ConditionLock()
+    private var destroyed = false
+
+    /// Joins the communicator: rendezvous through rank 0 at `root` (rank 0 listens there), then
+    /// starts this rank's progress engine. Blocks until every rank has joined or `HFR_TIMEOUT` passes.
+    public init(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64,
+                configuration: Configuration? = nil) throws(HFRError) {
+        guard size >= 1 else { throw .invalidArgument("size is \(size); a communicator needs at least 1 rank") }
+        guard rank >= 0 && rank < size else { throw .invalidArgument("rank is \(rank); it must be in 0..<\(size)") }
+        guard root.port != 0 else { throw .invalidArgument("root address \(root) has port 0") }
+        let cfg: Configuration
+        if let configuration { cfg = configuration } else { cfg = try Configuration.fromEnvironment() }
+        self.rank = rank; self.size = size; self.configuration = cfg
+        let timeout = UInt64(cfg.timeoutSeconds * 1e9)
+        let deadline = MonotonicClock.nanoseconds() &+ timeout
+        var listenFD: Int32 = -1
+        do {
+            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: 0, port: 0))
+            listenFD = fd
+            let rv = try Rendezvous.run(rank: rank, size: size, root: root, jobToken: jobToken,
+                                        listenPort: bound.port, deadline: deadline)
+            var ec = EngineConfiguration(rank: rank, ranks: size, jobToken: jobToken, commID: rv.commID,
+                                         peerAddresses: rv.addresses, listenFD: fd)
+            ec.socketsPerPeer = cfg.socketsPerPeer
+            ec.socketBufferBytes = cfg.socketBufferBytes
+            ec.fragmentBytes = cfg.fragmentBytes
+            ec.maxQueuedBytesPerSocket = cfg.socketInflightBytes
+            ec.inlineReduceBytes = cfg.inlineReduceBytes
+            ec.reduceThreads = cfg.reduceThreads
+            ec.timeoutNanoseconds = timeout
+            engine = try Engine(ec)
+            Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
+                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (tree below 16 MiB or at 2 ranks, ring above)") (HFR_ALGO), "
+                     + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
+        } catch let e as RendezvousError {
+            if listenFD >= 0 { close(listenFD) }
+            throw HFRError(.systemError, e.description)
+        } catch {
+            if listenFD >= 0 { close(listenFD) }
+            throw HFRError(.systemError, "rank \(rank): cannot create the communicator: \(error)")
+        }
+    }
+
+    /// Creates the communicator from the launcher's environment (torchrun/hfrun, mpirun or srun
+    /// variables; HFR_ROOT or MASTER_ADDR/MASTER_PORT; HFR_JOB_TOKEN).
+    public static func fromEnvironment() throws(HFRError) -> Communicator {
+        let env: LaunchEnvironment
+        do { env = try LaunchEnvironment.detect() } catch { throw .invalidArgument("\(error)") }
+        Log.info(rank: env.rank, "rank \(env.rank) of \(env.size) from the \(env.source) environment, rendezvous at \(env.root)")
+        return try Communicator(rank: env.rank, size: env.size, root: env.root, jobToken: env.jobToken)
+    }
+
+    deinit { destroy() }
+
+    /// Completes pending collectives, then stops the progress thread and closes all connections.
+    /// Later calls on this communicator fail with `invalidUsage`. Calling it twice is harmless.
+    public func destroy() {
+        let first: Bool = stateLock.withLock { defer { destroyed = true }; return !destroyed }
+        if first { engine.shutdown() }
+    }
+
+    /// Fails pending collectives at once with `aborted`, tells the peers, and closes everything.
+    /// Never waits for other ranks.
+    public func abort() {
+        let first: Bool = stateLock.withLock { defer { destroyed = true }; return !destroyed }
+        if first { engine.abort("rank \(rank) aborted the communicator") }
+    }
+
+    /// The error that broke this communicator (a failed peer, a timeout), or nil while it is healthy.
+    public var asyncError: HFRError? { engine.error.map(HFRError.init) }
+
+    func checkAlive() throws(HFRError) {
+        if stateLock.withLock({ destroyed }) { throw .invalidUsage("the communicator has been destroyed") }
+    }
+
+    /// Sums (or takes the product, minimum, maximum or average of) `count` elements of `type`
+    /// across all ranks; every rank receives the result in `recv`. In place when `send == recv`.
+    /// Blocks until done.
+    public func allReduce(send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, count: Int, type: DataType,
+                          op: ReduceOp, algorithm: AllreduceAlgorithm? = nil) throws(HFRError) {
+        try allReduceAsync(send: send, recv: recv, count: count, type: type, op: op, algorithm: algorithm).wait()
+    }
+
+    /// Starts an allreduce and returns at once; the buffers must stay untouched until the request
+    /// completes. Requests on one communicator complete in the order they were issued.
+    public func allReduceAsync(send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, count: Int, type: DataType,
+                               op: ReduceOp, algorithm: AllreduceAlgorithm? = nil) throws(HFRError) -> CollectiveRequest {
+        try checkAlive()
+        let bytes = try Arguments.byteCount(count: count, type: type)
+        try Arguments.checkBuffers(send: send, recv: recv, bytes: bytes)
+        let algo = algorithm ?? configuration.algorithm(bytes: bytes, ranks: size)
+        var shape = AllreduceShape(rank: rank, ranks: size, count: count, type: type, op: op,
+                                   inPlace: send == UnsafeRawPointer(recv), chunkBytes: 0)
+        shape.chunkBytes = configuration.chunk(bytes: bytes, ranks: size, algorithm: algo)
+        let schedule = AllreduceSchedule.build(algo, shape)
+        Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
+        do {
+            return CollectiveRequest(try engine.submit(schedule, name: "allreduce", type: type, op: op, send: send, recv: recv))
+        } catch { throw HFRError(error) }
+    }
+}
+
+/// A collective in flight. `wait()` blocks until it completes (throwing its error); `test()`
+/// says whether it has.
+public final class CollectiveRequest: @unchecked Sendable {
+    let request: Request
+    init(_ r: Request) { request = r }
+
+    /// Blocks until the collective completes; throws its error (naming the failed rank, if any).
+    public func wait() throws(HFRError) {
+        do { try request.wait() } catch { throw HFRError(error) }
+    }
+
+    /// True once the collective has completed or failed (then `wait()` throws the error).
+    public func test() -> Bool { request.test() }
+}

@@ -1,0 +1,90 @@
+import HFRSystem
+import HFRCollectives
+
+/// Tuning and behaviour, read from `HFR_*` environment variables (README lists them with defaults).
+public struct Configuration: Sendable {
+    /// `HFR_NSOCKS`: TCP sockets per peer.
+    public var socketsPerPeer = 2
+    /// `HFR_ALGO`: tree, ring, or nil for automatic choice by size and rank count.
+    public var algorithm: AllreduceAlgorithm?
+    /// `HFR_TIMEOUT` (seconds): deadline of every collective, connection and rendezvous.
+    public var timeoutSeconds: Double = 300
+    /// `HFR_CHUNK_SIZE`: pipeline chunk of the allreduce algorithms (0: chosen by size).
+    public var chunkBytes = 0
+    /// `HFR_FRAGMENT_MAX`: largest fragment on the wire.
+    public var fragmentBytes = 512 << 10
+    /// `HFR_REDUCE_THREADS`: CPU reduction worker threads per communicator.
+    public var reduceThreads = 1
+    /// `HFR_INLINE_REDUCE`: reductions up to this size run on the progress thread.
+    public var inlineReduceBytes = 256 << 10
+    /// `HFR_SOCKET_BUFFER`: SO_SNDBUF/SO_RCVBUF per socket (0: kernel autotuning).
+    public var socketBufferBytes = 0
+    /// `HFR_SOCKET_INFLIGHT`: payload bytes queued per socket ahead of the kernel.
+    public var socketInflightBytes = 2 << 20
+
+    public init() {}
+
+    /// Reads every `HFR_*` setting; a value that does not parse is an error naming the variable.
+    public static func fromEnvironment() throws(HFRError) -> Configuration {
+        var c = Configuration()
+        do {
+            if let v = try Environment.int("HFR_NSOCKS") {
+                guard (1...64).contains(v) else { throw ConfigurationError("HFR_NSOCKS=\(v) is outside 1...64") }
+                c.socketsPerPeer = v
+            }
+            if let s = Environment.string("HFR_ALGO") {
+                switch s.lowercased() {
+                case "auto": c.algorithm = nil
+                case "tree": c.algorithm = .tree
+                case "ring": c.algorithm = .ring
+                default: throw ConfigurationError("HFR_ALGO=\(s) is not one of tree, ring, auto")
+                }
+            }
+            if let s = Environment.string("HFR_TIMEOUT") {
+                guard let v = Double(s), v > 0, v <= 1e7 else { throw ConfigurationError("HFR_TIMEOUT=\(s) is not a positive number of seconds") }
+                c.timeoutSeconds = v
+            }
+            if let v = try Environment.bytes("HFR_CHUNK_SIZE") {
+                guard v == 0 || (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_CHUNK_SIZE=\(v) is outside 4K...64M") }
+                c.chunkBytes = v
+            }
+            if let v = try Environment.bytes("HFR_FRAGMENT_MAX") {
+                guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MAX=\(v) is outside 4K...64M") }
+                c.fragmentBytes = v
+            }
+            if let v = try Environment.int("HFR_REDUCE_THREADS") {
+                guard (0...64).contains(v) else { throw ConfigurationError("HFR_REDUCE_THREADS=\(v) is outside 0...64") }
+                c.reduceThreads = v
+            }
+            if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
+            if let v = try Environment.bytes("HFR_SOCKET_BUFFER") { c.socketBufferBytes = v }
+            if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") {
+                guard v >= 4096 else { throw ConfigurationError("HFR_SOCKET_INFLIGHT=\(v) is below 4K") }
+                c.socketInflightBytes = v
+            }
+        } catch let e as ConfigurationError {
+            throw HFRError.invalidArgument(e.description)
+        } catch {
+            throw HFRError(.internalError, "\(error)")
+        }
+        return c
+    }
+
+    /// The algorithm for one allreduce: the explicit choice, else by size and rank count.
+    /// Measured on loopback (Benchmarks/README.md): the tree wins at every size at 2 ranks and
+    /// for small and mid sizes at more; the ring moves the least data per rank for large buffers.
+    func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
+        if let algorithm { return algorithm }
+        if ranks <= 2 { return .tree }
+        return bytes >= (16 << 20) ? .ring : .tree
+    }
+
+    /// The pipeline chunk for one allreduce.
+    func chunk(bytes: Int, ranks: Int, algorithm: AllreduceAlgorithm) -> Int {
+        if chunkBytes > 0 { return chunkBytes }
+        switch algorithm {
+        case .tree: return min(max(bytes / 16, 64 << 10), 1 << 20)
+        case .ring: return min(max(bytes / (ranks * 4), 64 << 10), 1 << 20)
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Glibc
+import HFReduce
+
+// A program run under `hfrun` by the multi-process tests. Each mode exits 0 when every check
+// held and prints one line per failed check; the tests assert on exit status and output.
+
+setvbuf(stdout, nil, _IOLBF, 0)
+let args = CommandLine.arguments
+let mode = args.count > 1 ? args[1] : "matrix"
+func arg(_ name: String, _ def: Int) -> Int {
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return def
+}
+func fail(_ msg: String) -> Never {
+    print("FAIL: \(msg)")
+    exit(1)
+}
+
+let comm: Communicator
+do { comm = try Communicator.fromEnvironment() } catch { fail("init: \(error)") }
+let rank = comm.rank, n = comm.size
+
+/// One allreduce checked element by element against `Expected`; returns the number of wrong elements.
+func checkOne(_ c: Communicator, count: Int, type: DataType, op: ReduceOp, algorithm: AllreduceAlgorithm?, inPlace: Bool) throws -> Int {
+    let bytes = max(count * type.size, 1)
+    let send = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    let recv = inPlace ? send : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    defer { send.deallocate(); if !inPlace { recv.deallocate() } }
+    for i in 0..<count { Expected.store(Expected.input(rank: rank, index: i, op: op, type: type), at: send, i, type) }
+    if !inPlace { memset(recv, 0x5A, bytes) }
+    try c.allReduce(send: send, recv: recv, count: count, type: type, op: op, algorithm: algorithm)
+    var wrong = 0
+    for i in 0..<count {
+        let got = Expected.load(recv, i, type), want = Expected.result(ranks: n, index: i, op: op, type: type)
+        if got != want && !(type == .uint64 && got == Double(UInt64(bitPattern: Int64(want)))) {
+            if wrong < 3 { print("rank \(rank): \(type) \(op) \(algorithm.map { "\($0)" } ?? "auto") inPlace=\(inPlace) count=\(count): element \(i) is \(got), expected \(want)") }
+            wrong += 1
+        }
+    }
+    return wrong
+}
+
+do {
+    switch mode {
+    case "matrix":
+        // Every type and op, both algorithms, in place and out of place, awkward counts.
+        let counts = args.count > 2 && args[2] == "quick" ? [0, 1, 7, 1031] : [0, 1, 2, 7, 13, 1031, 65537, 300007]
+        var wrong = 0
+        for type in DataType.allCases {
+            for op in ReduceOp.allCases {
+                for algo in [AllreduceAlgorithm.tree, .ring] {
+                    for count in counts {
+                        for inPlace in [false, true] {
+                            wrong += try checkOne(comm, count: count, type: type, op: op, algorithm: algo, inPlace: inPlace)
+                        }
+                    }
+                }
+            }
+        }
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): matrix OK")
+    case "large":
+        // Large buffers with small chunks, so the pipelines run deep.
+        var wrong = 0
+        for algo in [AllreduceAlgorithm.tree, .ring] {
+            for (type, op) in [(DataType.float32, ReduceOp.sum), (.bfloat16, .sum), (.int64, .prod), (.float32, .avg)] {
+                wrong += try checkOne(comm, count: 3_000_017, type: type, op: op, algorithm: algo, inPlace: false)
+                wrong += try checkOne(comm, count: 1_000_003, type: type, op: op, algorithm: algo, inPlace: true)
+            }
+        }
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): large OK")
+    case "async":
+        // Several outstanding collectives of different sizes, types and algorithms, waited in reverse.
+        let shapes: [(Int, DataType, ReduceOp, AllreduceAlgorithm)] = [
+            (1000, .float32, .sum, .tree), (70001, .int32, .max, .ring), (5, .float64, .min, .tree),
+            (250_000, .bfloat16, .sum, .ring), (0, .float32, .sum, .tree), (131072, .int64, .prod, .tree),
+        ]
+        var buffers: [(UnsafeMutableRawPointer, Int, DataType, ReduceOp)] = []
+        var requests: [CollectiveRequest] = []
+        for round in 0..<3 {
+            for (count, type, op, algo) in shapes {
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(count * type.size, 1), alignment: 64)
+                for i in 0..<count { Expected.store(Expected.input(rank: rank, index: i, op: op, type: type), at: p, i, type) }
+                requests.append(try comm.allReduceAsync(send: p, recv: p, count: count, type: type, op: op, algorithm: algo))
+                buffers.append((p, count, type, op))
+            }
+            _ = round
+        }
+        for r in requests.reversed() { try r.wait() }
+        for r in requests where !r.test() { fail("a waited request does not test as done") }
+        var wrong = 0
+        for (p, count, type, op) in buffers {
+            for i in 0..<count where Expected.load(p, i, type) != Expected.result(ranks: n, index: i, op: op, type: type) { wrong += 1 }
+            p.deallocate()
+        }
+        if wrong > 0 { fail("\(wrong) wrong elements in async collectives") }
+        print("rank \(rank): async OK")
+    case "two-comms":
+        // A second communicator in the same process, used interleaved with the first.
+        guard let portText = getenv("MASTER_PORT"), let port = UInt16(String(cString: portText)) else { fail("no MASTER_PORT") }
+        let root = try SocketAddress(host: "127.0.0.1", port: port &+ 1)
+        let second = try Communicator(rank: rank, size: n, root: root, jobToken: 0x5EC0_4D)
+        var wrong = 0
+        for _ in 0..<5 {
+            wrong += try checkOne(comm, count: 10007, type: .float32, op: .sum, algorithm: .tree, inPlace: false)
+            wrong += try checkOne(second, count: 20011, type: .int32, op: .max, algorithm: .ring, inPlace: true)
+        }
+        second.destroy()
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): two-comms OK")
+    case "errors":
+        // Bad arguments give typed errors naming the argument, and leave the communicator usable.
+        func expect(_ code: HFRResult, _ mention: String, _ body: () throws -> Void) {
+            do { try body(); fail("expected \(code) mentioning '\(mention)', got success") } catch let e as HFRError {
+                if e.code != code || !e.message.contains(mention) { fail("expected \(code) mentioning '\(mention)', got \(e.code): \(e.message)") }
+            } catch { fail("unexpected error \(error)") }
+        }
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        expect(.invalidArgument, "send buffer is NULL") { try comm.allReduce(send: nil, recv: buf, count: 4, type: .float32, op: .sum) }
+        expect(.invalidArgument, "receive buffer is NULL") { try comm.allReduce(send: buf, recv: nil, count: 4, type: .float32, op: .sum) }
+        expect(.invalidArgument, "count is -1") { try comm.allReduce(send: buf, recv: buf, count: -1, type: .float32, op: .sum) }
+        expect(.invalidArgument, "overflows") { try comm.allReduce(send: buf, recv: buf, count: Int.max / 2, type: .float64, op: .sum) }
+        expect(.invalidArgument, "overlap") { try comm.allReduce(send: buf, recv: buf + 4, count: 16, type: .float32, op: .sum) }
+        try comm.allReduce(send: nil, recv: nil, count: 0, type: .float32, op: .sum)
+        if try checkOne(comm, count: 100, type: .float32, op: .sum, algorithm: nil, inPlace: false) != 0 { fail("wrong result after bad calls") }
+        comm.destroy()
+        expect(.invalidUsage, "destroyed") { try comm.allReduce(send: buf, recv: buf, count: 4, type: .float32, op: .sum) }
+        buf.deallocate()
+        print("rank \(rank): errors OK")
+        exit(0)
+    case "mismatch":
+        // Rank 0 passes a different count: every rank must get an error, not a hang or corruption.
+        let count = rank == 0 ? 1000 : 1001
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: 1001 * 4, alignment: 64)
+        do {
+            try comm.allReduce(send: buf, recv: buf, count: count, type: .float32, op: .sum, algorithm: .tree)
+            fail("mismatched counts completed without an error")
+        } catch {
+            let e = error
+            print("rank \(rank): mismatch detected: \(e.code): \(e.message)")
+            exit(3)
+        }
+    case "kill":
+        // Allreduce in a loop; the victim rank SIGKILLs itself part way. Survivors must fail naming it.
+        let victim = arg("--victim", n - 1)
+        let count = 1 << 20
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        memset(buf, 0, count * 4)
+        var iteration = 0
+        var failedAt = 0.0
+        var ts = timespec()
+        func now() -> Double { clock_gettime(CLOCK_MONOTONIC, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 }
+        while true {
+            if rank == victim && iteration == 20 { kill(getpid(), SIGKILL) }
+            if iteration == 20 { failedAt = now() }
+            do {
+                try comm.allReduce(send: buf, recv: buf, count: count, type: .float32, op: .sum)
+            } catch {
+                let e = error
+                let waited = failedAt > 0 ? now() - failedAt : -1
+                print("rank \(rank): failed after \("\(Double(Int(waited * 100)) / 100)") s with \(e.code) rank=\(e.rank.map(String.init) ?? "nil"): \(e.message)")
+                exit(e.message.contains("rank \(victim)") ? 3 : 4)
+            }
+            iteration += 1
+            if iteration > 100_000 { fail("the victim never died") }
+        }
+    default:
+        fail("unknown mode \(mode)")
+    }
+} catch {
+    fail("\(error)")
+}
+comm.destroy()
