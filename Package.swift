@@ -40,11 +40,11 @@ let package = Package(
         .executableTarget(name: "hfr-bench", dependencies: ["HFReduce"], path: "Benchmarks/hfr-bench"),
         .executableTarget(name: "kernel-bench", dependencies: ["HFRKernels"], path: "Benchmarks/kernel-bench",
                           swiftSettings: fastPath),
-        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce"], path: "Tests/hfr-testworker"),
+        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport"], path: "Tests/hfr-testworker"),
         .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
         .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
         .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),
-        .testTarget(name: "HFReduceTests", dependencies: ["HFReduce"]),
+        .testTarget(name: "HFReduceTests", dependencies: ["HFReduce", "HFRBootstrap", "HFRSystem"]),
     ],
     swiftLanguageModes: [.v5]
 )

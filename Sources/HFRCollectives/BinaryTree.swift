@@ -2,6 +2,7 @@
 public struct TreeLinks: Equatable, Sendable {
     public var parent: Int
     public var children: [Int]
+    public init(parent: Int, children: [Int]) { self.parent = parent; self.children = children }
 }
 
 /// The double binary tree of NCCL 2.4 (Sanders, Speck and Träff): two complementary

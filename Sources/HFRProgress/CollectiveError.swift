@@ -3,7 +3,7 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     /// The connection to `rank` failed (the process died, the network broke, or it closed early).
     case peerFailed(rank: Int, reason: String)
     /// Another rank reported that `rank` failed; `reportedBy` is the rank that told us.
-    case remoteAbort(rank: Int, reportedBy: Int, reason: String)
+    case remoteAbort(rank: Int, reportedBy: Int, reason: String, code: UInt64)
     /// The collective did not finish within `HFR_TIMEOUT`; `waitingFor` are the ranks it still
     /// had messages outstanding with.
     case timeout(seconds: Double, operation: String, waitingFor: [Int])
@@ -19,7 +19,7 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case let .peerFailed(rank, reason): return "rank \(rank) failed: \(reason)"
-        case let .remoteAbort(rank, by, reason):
+        case let .remoteAbort(rank, by, reason, _):
             return rank >= 0 ? "rank \(rank) failed (reported by rank \(by)): \(reason)" : "rank \(by) aborted: \(reason)"
         case let .timeout(s, op, ranks):
             let who = ranks.isEmpty ? "" : "; still waiting for rank" + (ranks.count > 1 ? "s " : " ") + ranks.map(String.init).joined(separator: ", ")
@@ -35,7 +35,7 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     var abortCode: UInt64 {
         switch self {
         case .peerFailed: return 1
-        case .remoteAbort: return 2
+        case let .remoteAbort(_, _, _, code): return code
         case .timeout: return 3
         case .mismatch: return 4
         case .protocolViolation: return 5
@@ -59,7 +59,7 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     public var failedRank: Int? {
         switch self {
         case let .peerFailed(rank, _): return rank
-        case let .remoteAbort(rank, by, _): return rank >= 0 ? rank : by
+        case let .remoteAbort(rank, by, _, _): return rank >= 0 ? rank : by
         case let .protocolViolation(rank, _): return rank
         default: return nil
         }

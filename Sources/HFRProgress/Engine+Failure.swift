@@ -18,18 +18,42 @@ extension Engine {
         } else {
             reason = "\(error)"
         }
+        // A peer that failed on purpose sent an abort frame first, perhaps on another socket:
+        // read what its other sockets hold, so that its own account of the failure wins.
+        if broken == nil {
+            for case let other? in peers[rank].channels where other !== ch {
+                do { try other.readable() } catch { break }
+                if broken != nil { break }
+            }
+        }
+        if broken != nil {
+            closePeer(rank, phase: .closed, reason: reason)
+            return
+        }
         let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
         if busy {
             peerFailed(rank, reason)
         } else {
             Log.info(rank: config.rank, "rank \(rank) closed its connection (\(reason))")
-            closePeer(rank, phase: .closed, reason: "it closed its connection earlier (\(reason))")
+            closePeer(rank, phase: .closed, reason: "its connection closed while no work was pending with it (\(reason))")
         }
     }
 
+    /// The connection to `rank` broke while work with it was pending. The communicator fails
+    /// after a short grace, in which an abort frame from another rank (one that knows why `rank`
+    /// went away, a mismatch say) takes precedence over the bare "connection lost".
     func peerFailed(_ rank: Int, _ reason: String) {
         closePeer(rank, phase: .failed, reason: reason)
-        if broken == nil { fail(.peerFailed(rank: rank, reason: reason), notifyPeers: true) }
+        if broken == nil && suspected == nil {
+            suspected = (rank, reason, MonotonicClock.nanoseconds() &+ 250_000_000)
+            nextTimerCheck = 0
+        }
+    }
+
+    func checkSuspected(_ now: UInt64) {
+        guard let s = suspected, now >= s.deadline else { return }
+        suspected = nil
+        if broken == nil { fail(.peerFailed(rank: s.rank, reason: s.reason), notifyPeers: true) }
     }
 
     func closePeer(_ rank: Int, phase: PeerState.Phase, reason: String) {
@@ -70,13 +94,16 @@ extension Engine {
         let failed: Int32
         switch error {
         case let .peerFailed(rank, _): failed = Int32(rank)
-        case let .remoteAbort(rank, _, _): failed = Int32(rank)
+        case let .remoteAbort(rank, _, _, _): failed = Int32(rank)
         case let .protocolViolation(rank, _): failed = Int32(rank)
         default: failed = -1
         }
+        for peer in peers where peer.phase == .connecting {
+            // Delivered when the handshake completes; shutdown waits a little for that.
+            peer.pendingControl = [FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0)]
+        }
         for peer in peers where peer.phase == .connected {
             guard let ch = peer.channels[0] else { continue }
-            _ = ch.drainQueue()
             ch.enqueue(control: FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0))
             // Best effort, without waiting: the kernel buffer is all we use.
             _ = try? ch.flush()

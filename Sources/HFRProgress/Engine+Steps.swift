@@ -187,8 +187,13 @@ extension Engine: ChannelDelegate {
         case .abort:
             let failed = Int(Int32(truncatingIfNeeded: h.index))
             if broken == nil {
-                fail(.remoteAbort(rank: failed, reportedBy: channel.peer, reason: CollectiveError.describeAbortCode(h.offset)),
-                     notifyPeers: true)
+                if h.offset == CollectiveError.mismatch("").abortCode {
+                    fail(.mismatch("rank \(channel.peer) reports that the ranks called a collective with different arguments (count, type, op or algorithm)"),
+                         notifyPeers: true)
+                } else {
+                    fail(.remoteAbort(rank: failed, reportedBy: channel.peer, reason: CollectiveError.describeAbortCode(h.offset), code: h.offset),
+                         notifyPeers: true)
+                }
             }
         case .data:
             break

@@ -43,6 +43,8 @@ public final class Engine: @unchecked Sendable {
     var broken: CollectiveError?
     var scratchPool: [ScratchBuffer] = []
     var nextTimerCheck: UInt64 = 0
+    var suspected: (rank: Int, reason: String, deadline: UInt64)?
+    var stopDeadline: UInt64 = 0
 
     static let tokenWake: UInt64 = 0
     static let tokenListen: UInt64 = 1
@@ -123,11 +125,11 @@ public final class Engine: @unchecked Sendable {
     func run() {
         while true {
             let now = MonotonicClock.nanoseconds()
-            let timeoutMs: Int32 = order.isEmpty && pending.isEmpty ? 500 : 50
+            let timeoutMs: Int32 = order.isEmpty && pending.isEmpty && suspected == nil ? 500 : 50
             _ = epoll.wait(timeoutMilliseconds: timeoutMs) { token, events in
                 self.dispatch(token: token, events: events)
             }
-            if drainWake() { break }
+            if let lingerNanoseconds = drainWake() { teardown(linger: lingerNanoseconds); return }
             settle()
             if now >= nextTimerCheck {
                 checkTimers(MonotonicClock.nanoseconds())
@@ -135,7 +137,6 @@ public final class Engine: @unchecked Sendable {
                 settle()
             }
         }
-        teardown()
     }
 
     /// Runs ready steps and flushes sockets until nothing more can move without an event.
@@ -163,8 +164,9 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Takes new submissions and finished reductions. Returns true when the engine must stop.
-    func drainWake() -> Bool {
+    /// Takes new submissions and finished reductions. Returns how long to linger over closing
+    /// connections when the engine must stop, nil while it runs on.
+    func drainWake() -> UInt64? {
         wake.drain()
         var newWork: [ActiveCollective] = []
         var stop = false
@@ -183,12 +185,17 @@ public final class Engine: @unchecked Sendable {
         if stop {
             if let reason {
                 fail(.aborted(reason), notifyPeers: true)
-                return true
+                return 0
             }
-            // Graceful: keep going until all submitted work is done (or failed).
-            return order.isEmpty && backlog.isEmpty
+            // Graceful: keep going until all submitted work is done (or failed), and until abort
+            // frames still waiting for a handshake are out (for at most a second).
+            if !(order.isEmpty && backlog.isEmpty) { return nil }
+            let now = MonotonicClock.nanoseconds()
+            if stopDeadline == 0 { stopDeadline = now &+ 1_000_000_000 }
+            let undelivered = broken != nil && peers.contains { $0.phase == .connecting && !$0.pendingControl.isEmpty }
+            return undelivered && now < stopDeadline ? nil : 1_000_000_000
         }
-        return false
+        return nil
     }
 
     func enqueueForActivation(_ c: ActiveCollective) {
@@ -279,6 +286,7 @@ public final class Engine: @unchecked Sendable {
     // MARK: - Timers
 
     func checkTimers(_ now: UInt64) {
+        checkSuspected(now)
         for c in order where !c.finished && now >= c.deadline {
             fail(.timeout(seconds: Double(config.timeoutNanoseconds) / 1e9, operation: c.request.name, waitingFor: c.waitingFor),
                  notifyPeers: true)
@@ -292,15 +300,31 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    func teardown() {
+    /// Closes every connection cleanly: what is queued (an abort frame, say) is flushed, the write
+    /// side is shut down, and incoming bytes are read and dropped until the peer closes too, for at
+    /// most `linger` nanoseconds. Closing with unread data would make the kernel reset the
+    /// connection and destroy frames still in flight to the peer.
+    func teardown(linger: UInt64) {
         for p in pending.values { dropPending(p, reason: nil) }
+        epoll.remove(config.listenFD)
+        var open: [TCPChannel] = []
         for peer in peers {
             for case let ch? in peer.channels {
-                epoll.remove(ch.fd)
+                _ = try? ch.flush()
                 Glibc.shutdown(ch.fd, Int32(SHUT_WR))
+                open.append(ch)
             }
             peer.channels = peer.channels.map { _ in nil }
         }
-        epoll.remove(config.listenFD)
+        let deadline = MonotonicClock.nanoseconds() &+ linger
+        var sink = [UInt8](repeating: 0, count: 65536)
+        while !open.isEmpty && MonotonicClock.nanoseconds() < deadline {
+            open.removeAll { ch in
+                let n = sink.withUnsafeMutableBytes { recv(ch.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                return n == 0 || (n < 0 && Errno.current != .again && Errno.current != .interrupted)
+            }
+            if !open.isEmpty { usleep(1000) }
+        }
+        for ch in open { epoll.remove(ch.fd) }
     }
 }

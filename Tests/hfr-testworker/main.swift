@@ -16,6 +16,12 @@ func fail(_ msg: String) -> Never {
     exit(1)
 }
 
+if mode == "intruder", let r = getenv("RANK"), String(cString: r) == "1" {
+    // Before joining, knock on rank 0's rendezvous port with a wrong job token: rank 0 must close
+    // the connection (and log it), and the real job must still form.
+    intrude()
+}
+
 let comm: Communicator
 do { comm = try Communicator.fromEnvironment() } catch { fail("init: \(error)") }
 let rank = comm.rank, n = comm.size
@@ -139,8 +145,12 @@ do {
         } catch {
             let e = error
             print("rank \(rank): mismatch detected: \(e.code): \(e.message)")
+            comm.destroy()
             exit(3)
         }
+    case "intruder":
+        if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: false) != 0 { fail("wrong result") }
+        print("rank \(rank): intruder OK")
     case "kill":
         // Allreduce in a loop; the victim rank SIGKILLs itself part way. Survivors must fail naming it.
         let victim = arg("--victim", n - 1)

@@ -1,0 +1,77 @@
+import XCTest
+
+/// Multi-process tests: real processes under `hfrun`, talking TCP over loopback. The worker
+/// (Tests/hfr-testworker) checks every element against values computed independently.
+final class AllreduceJobTests: XCTestCase {
+    func expectSuccess(_ ranks: Int, _ args: [String], env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try JobRunner.run(ranks: ranks, program: "hfr-testworker", args, environment: env)
+        XCTAssertEqual(r.status, 0, "hfrun -n \(ranks) hfr-testworker \(args.joined(separator: " ")):\n\(r.output)", file: file, line: line)
+        XCTAssertEqual(r.output.components(separatedBy: " OK").count - 1, ranks, "every rank reports OK:\n\(r.output)", file: file, line: line)
+    }
+
+    /// Every type and op, both algorithms, in place and out of place, counts 0, 1, 7 and 1031.
+    func testEveryTypeAndOpAtManyRankCounts() throws {
+        for n in [1, 2, 3, 4, 5, 8] { try expectSuccess(n, ["matrix", "quick"]) }
+    }
+
+    /// The full matrix (also 2, 13, 65537 and 300007 elements) at 2 and 3 ranks.
+    func testFullMatrix() throws {
+        for n in [2, 3] { try expectSuccess(n, ["matrix"]) }
+    }
+
+    /// Deep pipelines: millions of elements in small chunks, several reduction threads.
+    func testLargeBuffersWithSmallChunks() throws {
+        try expectSuccess(4, ["large"], env: ["HFR_CHUNK_SIZE": "64K", "HFR_REDUCE_THREADS": "2", "HFR_NSOCKS": "3"])
+        try expectSuccess(3, ["large"], env: ["HFR_INLINE_REDUCE": "0", "HFR_FRAGMENT_MAX": "16K"])
+    }
+
+    func testOutstandingAsyncCollectivesCompleteCorrectly() throws {
+        for n in [2, 3, 5] { try expectSuccess(n, ["async"]) }
+    }
+
+    func testTwoCommunicatorsInOneProcess() throws {
+        try expectSuccess(3, ["two-comms"])
+    }
+
+    func testBadArgumentsGiveTypedErrors() throws {
+        try expectSuccess(3, ["errors"])
+    }
+
+    /// Different counts on different ranks: every rank fails with an error, none hangs.
+    func testMismatchedCountsFailOnEveryRank() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch"], environment: ["HFR_TIMEOUT": "20"])
+        XCTAssertNotEqual(r.status, 0)
+        for rank in 0..<3 { XCTAssertTrue(r.output.contains("[\(rank)] rank \(rank): mismatch detected: invalidUsage"), "rank \(rank):\n\(r.output)") }
+        XCTAssertTrue(r.output.contains("different counts or types"), r.output)
+        XCTAssertLessThan(r.seconds, 20, "detected well before the timeout")
+    }
+
+    /// kill -9 of one rank in an allreduce loop: every other rank fails with an error naming it,
+    /// well within HFR_TIMEOUT, and hfrun exits non-zero naming it.
+    func testKilledRankIsNamedByEveryOtherRank() throws {
+        for (n, victim) in [(4, 2), (3, 0)] {
+            let r = try JobRunner.run(ranks: n, limit: 60, hfrunArgs: ["--grace", "25"], program: "hfr-testworker",
+                                      ["kill", "--victim", "\(victim)"], environment: ["HFR_TIMEOUT": "20"])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.output.contains("hfrun: rank \(victim) (pid"), r.output)
+            XCTAssertTrue(r.output.contains("SIGKILL"), r.output)
+            for rank in 0..<n where rank != victim {
+                let line = r.output.split(separator: "\n").first { $0.hasPrefix("[\(rank)] rank \(rank): failed after") }
+                XCTAssertNotNil(line, "rank \(rank) did not report the failure:\n\(r.output)")
+                XCTAssertTrue(line?.contains("rank \(victim)") ?? false, "rank \(rank) does not name rank \(victim): \(line ?? "")")
+                if let line, let s = line.split(separator: " ").firstIndex(of: "after").map({ line.split(separator: " ")[$0 + 1] }), let secs = Double(s) {
+                    XCTAssertLessThan(secs, 10, "rank \(rank) took \(secs) s to notice")
+                }
+            }
+            XCTAssertLessThan(r.seconds, 30, "the whole job ends within 30 s")
+        }
+    }
+
+    /// A connection with a wrong job token at rendezvous is refused and logged; the job carries on.
+    func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["intruder"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("job token differs"), r.output)
+        XCTAssertEqual(r.output.components(separatedBy: " OK").count - 1, 3, r.output)
+    }
+}

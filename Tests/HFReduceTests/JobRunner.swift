@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+
+/// Runs `hfrun` with the project's built tools, bounded in time, and captures its output.
+struct JobRunner {
+    struct Result {
+        var status: Int32
+        var output: String
+        var seconds: Double
+    }
+
+    /// The folder holding the built executables (the test bundle sits beside them).
+    static let binDir: URL = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent()
+    }()
+
+    static func tool(_ name: String) throws -> String {
+        let path = binDir.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw XCTSkip("skipped: \(name) is not built in \(binDir.path); run `swift build --build-tests` first")
+        }
+        return path
+    }
+
+    /// `hfrun -n ranks --timeout limit [hfrunArgs] program args`, with extra environment.
+    static func run(ranks: Int, limit: Int = 240, hfrunArgs: [String] = [], program: String, _ args: [String],
+                    environment: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try tool("hfrun"))
+        p.arguments = ["-n", "\(ranks)", "--timeout", "\(limit)"] + hfrunArgs + ["--", try tool(program)] + args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let start = Date()
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self),
+                      seconds: Date().timeIntervalSince(start))
+    }
+}
