@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import HFRSystem
 import HFRTransport
 import HFRCollectives
@@ -45,6 +46,13 @@ public final class Engine: @unchecked Sendable {
     var nextTimerCheck: UInt64 = 0
     var suspected: (rank: Int, reason: String, deadline: UInt64)?
     var stopDeadline: UInt64 = 0
+    var lastActive: UInt64 = 0
+    /// Held by whichever thread runs the event loop: the progress thread, or a waiting caller.
+    let driver = ConditionLock()
+    /// Callers that want to drive; the progress thread parks while this is above zero.
+    let driverWanted = Atomic<Int>(0)
+    /// Where the progress thread parks while a caller drives.
+    let parking = ConditionLock()
 
     static let tokenWake: UInt64 = 0
     static let tokenListen: UInt64 = 1
@@ -77,7 +85,7 @@ public final class Engine: @unchecked Sendable {
 
     /// Queues a collective. Buffers must stay valid until its request completes.
     public func submit(_ schedule: Schedule, name: String, type: DataType, op: ReduceOp,
-                       send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) throws(CollectiveError) -> Request {
+                       send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, willWait: Bool = false) throws(CollectiveError) -> Request {
         if let e = error { throw e }
         submitLock.lock()
         if stopRequested {
@@ -87,11 +95,13 @@ public final class Engine: @unchecked Sendable {
         let seq = nextSequence
         nextSequence &+= 1
         let request = Request(sequence: seq, name: "\(name) #\(seq)", completion: completion, timeoutNanoseconds: config.timeoutNanoseconds)
+        request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
         submitted.append(c)
         submitLock.unlock()
-        wake.signal()
+        // A caller about to wait drives the engine itself; otherwise wake the progress thread.
+        if !(willWait && config.spinNanoseconds > 0) { wake.signal(); parking.broadcast() }
         return request
     }
 
@@ -114,6 +124,7 @@ public final class Engine: @unchecked Sendable {
             return true
         }
         wake.signal()
+        parking.broadcast()
         if first, let t = thread, !t.isCurrent {
             t.join()
             workers.stop()
@@ -122,21 +133,88 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: - The progress loop
 
+    /// The progress thread. Whoever holds `driver` owns the engine's state: this thread, or a
+    /// caller blocked in `wait` that drives the engine itself (see `drive(until:)`). This thread
+    /// sleeps in epoll without holding it, so a caller never waits for it to wake up.
     func run() {
+        var timeoutMs: Int32 = 0
+        var idle = false
         while true {
-            let now = MonotonicClock.nanoseconds()
-            let timeoutMs: Int32 = order.isEmpty && pending.isEmpty && suspected == nil ? 500 : 50
-            _ = epoll.wait(timeoutMilliseconds: timeoutMs) { token, events in
-                self.dispatch(token: token, events: events)
+            if driverWanted.load(ordering: .acquiring) > 0 || idle {
+                // Parked: a caller drives, or nothing is in flight and callers will drive their
+                // own collectives. Wake up now and then for connections and aborts from peers.
+                parking.lock()
+                let until = MonotonicClock.nanoseconds() &+ 20_000_000
+                repeat {
+                    if !parking.wait(untilNanoseconds: until) { break }
+                } while driverWanted.load(ordering: .acquiring) > 0 && !idle
+                parking.unlock()
+            } else if timeoutMs == 0 {
+                if config.yieldWhilePolling { sched_yield() }
+            } else {
+                epoll.waitForReadiness(timeoutMilliseconds: timeoutMs)
             }
-            if let lingerNanoseconds = drainWake() { teardown(linger: lingerNanoseconds); return }
-            settle()
-            if now >= nextTimerCheck {
-                checkTimers(MonotonicClock.nanoseconds())
-                nextTimerCheck = now + 50_000_000
-                settle()
-            }
+            guard driver.tryLock() else { continue }
+            let linger = turn()
+            timeoutMs = nextTimeout()
+            idle = config.spinNanoseconds > 0 && timeoutMs > 0 && order.isEmpty && backlog.isEmpty
+            if let linger { teardown(linger: linger); driver.unlock(); return }
+            driver.unlock()
         }
+    }
+
+    /// How long the progress thread may sleep: not at all while collectives are in flight or
+    /// shortly after (waking a sleeping thread costs tens of microseconds on a busy host).
+    func nextTimeout() -> Int32 {
+        let now = MonotonicClock.nanoseconds()
+        if !order.isEmpty { lastActive = now }
+        if config.spinNanoseconds > 0 && now &- lastActive < config.spinNanoseconds { return 0 }
+        return order.isEmpty && pending.isEmpty && suspected == nil ? 500 : 20
+    }
+
+    /// One non-blocking turn of the event loop (caller holds `driver`); returns how long to
+    /// linger when the engine must stop.
+    func turn() -> UInt64? {
+        let now = MonotonicClock.nanoseconds()
+        _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
+            self.dispatch(token: token, events: events)
+        }
+        if let lingerNanoseconds = drainWake() { return lingerNanoseconds }
+        settle()
+        if now >= nextTimerCheck {
+            checkTimers(MonotonicClock.nanoseconds())
+            nextTimerCheck = now + 20_000_000
+            settle()
+        }
+        return nil
+    }
+
+    /// Lets a caller blocked on `request` run the event loop on its own thread until the request
+    /// completes, so that no thread hand-off (tens of microseconds each) sits on the critical
+    /// path of a blocking collective. The progress thread parks meanwhile. Returns false when
+    /// driving is off (HFR_SPIN=0) or the engine is stopping; the caller then sleeps instead.
+    func drive(until request: Request) -> Bool {
+        guard config.spinNanoseconds > 0, thread.map({ !$0.isCurrent }) ?? false else { return false }
+        driverWanted.add(1, ordering: .acquiringAndReleasing)
+        while !driver.tryLock() {
+            if config.yieldWhilePolling { sched_yield() }
+        }
+        defer {
+            driverWanted.subtract(1, ordering: .acquiringAndReleasing)
+            let more = !order.isEmpty || !backlog.isEmpty
+            driver.unlock()
+            // Collectives still in flight (asynchronous ones) need the progress thread back.
+            if more { parking.broadcast() }
+        }
+        while !request.test() {
+            if turn() != nil {
+                // Stopping: the progress thread tears down.
+                wake.signal()
+                return request.test()
+            }
+            if config.yieldWhilePolling { sched_yield() }
+        }
+        return true
     }
 
     /// Runs ready steps and flushes sockets until nothing more can move without an event.

@@ -25,6 +25,11 @@ public struct EngineConfiguration: Sendable {
     public var reduceThreads: Int = 1
     /// Deadline for every collective and connection (`HFR_TIMEOUT`).
     public var timeoutNanoseconds: UInt64 = 300_000_000_000
+    /// How long the progress thread keeps polling after the last collective finished (`HFR_SPIN`);
+    /// it polls without sleeping while collectives are in flight. 0 always sleeps in epoll_wait.
+    public var spinNanoseconds: UInt64 = 0
+    /// Whether the polling progress thread yields its core between polls (`HFR_SPIN_YIELD`).
+    public var yieldWhilePolling = false
     /// Collectives in flight at once; later submissions wait in a backlog.
     public var maxActive: Int = 64
 

@@ -10,6 +10,9 @@ public final class Request: @unchecked Sendable {
     var error: CollectiveError?
     let timeoutNanoseconds: UInt64
 
+    /// The engine, so that a blocking wait can drive it (unowned: the engine outlives its requests' use).
+    unowned(unsafe) var engine: Engine?
+
     init(sequence: UInt32, name: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
         self.sequence = sequence; self.name = name; self.completion = completion
         self.timeoutNanoseconds = timeoutNanoseconds
@@ -23,6 +26,7 @@ public final class Request: @unchecked Sendable {
     /// Blocks until the collective completes; throws its error, or a timeout when the progress
     /// engine has not finished it within `HFR_TIMEOUT` plus a grace period.
     public func wait() throws(CollectiveError) {
+        if !test(), let engine { _ = engine.drive(until: self) }
         let start = MonotonicClock.nanoseconds()
         let deadline = start &+ timeoutNanoseconds &+ 5_000_000_000
         completion.lock()

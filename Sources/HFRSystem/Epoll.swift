@@ -32,6 +32,15 @@ public final class Epoll {
         _ = hfr_epoll_ctl(fd, EPOLL_CTL_DEL, target, 0, 0)
     }
 
+    /// `epoll_wait(2)` for at most one event, discarded: sleeps until something is ready (or the
+    /// timeout), for a thread that then takes the lock that guards dispatching. Safe to call
+    /// while another thread runs `wait`.
+    public func waitForReadiness(timeoutMilliseconds: Int32) {
+        var token: UInt64 = 0
+        var mask: UInt32 = 0
+        _ = hfr_epoll_wait(fd, &token, &mask, 1, timeoutMilliseconds)
+    }
+
     /// `epoll_wait(2)`: calls `body(token, events)` for each ready descriptor. Returns the count.
     @inline(__always)
     public func wait(timeoutMilliseconds: Int32, _ body: (UInt64, UInt32) -> Void) -> Int {

@@ -57,6 +57,8 @@ public final class ConditionLock: @unchecked Sendable {
 
     @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
     @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
+    /// `pthread_mutex_trylock(3)`: true when the lock was taken.
+    @inline(__always) public func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
     @inline(__always) public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock(); defer { unlock() }
         return try body()

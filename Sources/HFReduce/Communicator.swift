@@ -47,6 +47,8 @@ public final class Communicator: @unchecked Sendable {
             ec.inlineReduceBytes = cfg.inlineReduceBytes
             ec.reduceThreads = cfg.reduceThreads
             ec.timeoutNanoseconds = timeout
+            ec.spinNanoseconds = UInt64(cfg.spinMicroseconds) * 1000
+            ec.yieldWhilePolling = cfg.yieldWhilePolling
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
                      + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (tree below 16 MiB or at 2 ranks, ring above)") (HFR_ALGO), "
@@ -97,13 +99,18 @@ public final class Communicator: @unchecked Sendable {
     /// Blocks until done.
     public func allReduce(send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, count: Int, type: DataType,
                           op: ReduceOp, algorithm: AllreduceAlgorithm? = nil) throws(HFRError) {
-        try allReduceAsync(send: send, recv: recv, count: count, type: type, op: op, algorithm: algorithm).wait()
+        try startAllReduce(send: send, recv: recv, count: count, type: type, op: op, algorithm: algorithm, willWait: true).wait()
     }
 
     /// Starts an allreduce and returns at once; the buffers must stay untouched until the request
     /// completes. Requests on one communicator complete in the order they were issued.
     public func allReduceAsync(send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, count: Int, type: DataType,
                                op: ReduceOp, algorithm: AllreduceAlgorithm? = nil) throws(HFRError) -> CollectiveRequest {
+        try startAllReduce(send: send, recv: recv, count: count, type: type, op: op, algorithm: algorithm, willWait: false)
+    }
+
+    func startAllReduce(send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, count: Int, type: DataType,
+                        op: ReduceOp, algorithm: AllreduceAlgorithm?, willWait: Bool) throws(HFRError) -> CollectiveRequest {
         try checkAlive()
         let bytes = try Arguments.byteCount(count: count, type: type)
         try Arguments.checkBuffers(send: send, recv: recv, bytes: bytes)
@@ -114,7 +121,7 @@ public final class Communicator: @unchecked Sendable {
         let schedule = AllreduceSchedule.build(algo, shape)
         Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
         do {
-            return CollectiveRequest(try engine.submit(schedule, name: "allreduce", type: type, op: op, send: send, recv: recv))
+            return CollectiveRequest(try engine.submit(schedule, name: "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait))
         } catch { throw HFRError(error) }
     }
 }

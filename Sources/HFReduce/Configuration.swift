@@ -1,3 +1,4 @@
+import Glibc
 import HFRSystem
 import HFRCollectives
 
@@ -22,7 +23,24 @@ public struct Configuration: Sendable {
     /// `HFR_SOCKET_INFLIGHT`: payload bytes queued per socket ahead of the kernel.
     public var socketInflightBytes = 2 << 20
 
+    /// `HFR_SPIN` (microseconds): the progress thread polls instead of sleeping while collectives
+    /// are in flight and for this long after; 0 turns polling off. Default: 200 when this host's
+    /// ranks (LOCAL_WORLD_SIZE) do not outnumber its cores, else 0.
+    public var spinMicroseconds = Configuration.defaultSpin()
+    /// `HFR_SPIN_YIELD`: the polling progress thread calls sched_yield between polls. Default:
+    /// on when this host's ranks outnumber its cores.
+    public var yieldWhilePolling = Configuration.oversubscribed()
+
     public init() {}
+
+    static func defaultSpin() -> Int { 200 }
+
+    /// True when this host runs more ranks (LOCAL_WORLD_SIZE) than it has cores.
+    static func oversubscribed() -> Bool {
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let local = Environment.string("LOCAL_WORLD_SIZE").flatMap { Int($0) } ?? 1
+        return local > cores
+    }
 
     /// Reads every `HFR_*` setting; a value that does not parse is an error naming the variable.
     public static func fromEnvironment() throws(HFRError) -> Configuration {
@@ -57,6 +75,11 @@ public struct Configuration: Sendable {
                 c.reduceThreads = v
             }
             if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
+            if let v = try Environment.int("HFR_SPIN_YIELD") { c.yieldWhilePolling = v != 0 }
+            if let v = try Environment.int("HFR_SPIN") {
+                guard v >= 0 else { throw ConfigurationError("HFR_SPIN=\(v) must not be negative") }
+                c.spinMicroseconds = v
+            }
             if let v = try Environment.bytes("HFR_SOCKET_BUFFER") { c.socketBufferBytes = v }
             if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") {
                 guard v >= 4096 else { throw ConfigurationError("HFR_SOCKET_INFLIGHT=\(v) is below 4K") }
