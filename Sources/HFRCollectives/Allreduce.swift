@@ -8,6 +8,11 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     /// Ring: reduce-scatter then allgather around the ring, chunk by chunk. Bandwidth-optimal,
     /// latency linear in n.
     case ring
+    /// Recursive doubling: log2(n) exchanges of the whole buffer with partners at distance
+    /// 1, 2, 4, ... (ranks beyond a power of two fold into a partner first). The fewest network
+    /// hops, so the choice for small buffers; every rank combines the same pairs, and the ops are
+    /// commutative, so all ranks hold the same bits.
+    case doubling
 }
 
 /// The parameters both sides of every message must agree on.
@@ -43,6 +48,7 @@ public enum AllreduceSchedule {
         switch algorithm {
         case .tree: return tree(shape)
         case .ring: return ring(shape)
+        case .doubling: return doubling(shape)
         }
     }
 
@@ -152,6 +158,52 @@ public enum AllreduceSchedule {
                 lastWrite[recvSeg][c] = b.recv(from: left, into: BufferRef(.recv, start * es), bytes: cnt * es,
                                                after: [lastRead[recvSeg][c], lastWrite[recvSeg][c]])
             }
+        }
+        return b.finish()
+    }
+
+    static func doubling(_ p: AllreduceShape) -> Schedule {
+        var b = ScheduleBuilder(ranks: p.ranks)
+        let n = p.ranks, r = p.rank, bytes = p.count * p.type.size
+        var pow2 = 1
+        while pow2 * 2 <= n { pow2 *= 2 }
+        let rem = n - pow2
+        let steps = pow2.trailingZeroBitCount
+        let R = BufferRef(.recv, 0), S = BufferRef(.send, 0)
+        var scratch: [BufferRef] = []
+        for _ in 0...steps { scratch.append(BufferRef(.scratch, b.reserveScratch(bytes))) }
+        var current = S          // where this rank's partial result is
+        var last: ScheduleBuilder.StepID? = nil
+        var lastRead: ScheduleBuilder.StepID? = nil
+        // Fold: among the first 2*rem ranks, even ranks hand their data to the odd rank above.
+        let newRank: Int
+        if r < 2 * rem {
+            if r % 2 == 0 {
+                let sd = b.send(to: r + 1, from: S, bytes: bytes)
+                // The partner sends back the final (already averaged) result.
+                b.recv(from: r + 1, into: R, bytes: bytes, after: p.inPlace ? [sd] : [])
+                return b.finish()
+            }
+            let rv = b.recv(from: r - 1, into: scratch[steps], bytes: bytes)
+            last = b.combine(R, S, scratch[steps], count: p.count, after: [rv])
+            current = R
+            newRank = r / 2
+        } else {
+            newRank = r - rem
+        }
+        func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
+        for k in 0..<steps {
+            let partner = realRank(newRank ^ (1 << k))
+            let sd = b.send(to: partner, from: current, bytes: bytes, after: [last])
+            let rv = b.recv(from: partner, into: scratch[k], bytes: bytes)
+            // The combine overwrites R, which the send may still be reading.
+            last = b.combine(R, current, scratch[k], count: p.count, after: [rv, sd, last, lastRead])
+            lastRead = sd
+            current = R
+        }
+        if p.op == .avg { last = b.scale(R, count: p.count, after: [last]) }
+        if r < 2 * rem {
+            b.send(to: r - 1, from: R, bytes: bytes, after: [last])
         }
         return b.finish()
     }

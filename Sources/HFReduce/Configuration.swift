@@ -55,7 +55,8 @@ public struct Configuration: Sendable {
                 case "auto": c.algorithm = nil
                 case "tree": c.algorithm = .tree
                 case "ring": c.algorithm = .ring
-                default: throw ConfigurationError("HFR_ALGO=\(s) is not one of tree, ring, auto")
+                case "doubling": c.algorithm = .doubling
+                default: throw ConfigurationError("HFR_ALGO=\(s) is not one of tree, ring, doubling, auto")
                 }
             }
             if let s = Environment.string("HFR_TIMEOUT") {
@@ -93,13 +94,15 @@ public struct Configuration: Sendable {
         return c
     }
 
-    /// The algorithm for one allreduce: the explicit choice, else by size and rank count.
-    /// Measured on loopback (Benchmarks/README.md): the tree wins at every size at 2 ranks and
-    /// for small and mid sizes at more; the ring moves the least data per rank for large buffers.
+    /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
+    /// the loopback measurements in Benchmarks/README.md: recursive doubling (fewest hops) for
+    /// small and mid sizes, the pipelined double binary tree above that, and the ring for large
+    /// buffers on more than two ranks.
     func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
         if let algorithm { return algorithm }
-        if ranks <= 2 { return .tree }
-        return bytes >= (16 << 20) ? .ring : .tree
+        if bytes <= (ranks <= 4 ? 1 << 20 : 256 << 10) { return .doubling }
+        if ranks > 2 && bytes >= 4 << 20 { return .ring }
+        return .tree
     }
 
     /// The pipeline chunk for one allreduce.
@@ -108,6 +111,7 @@ public struct Configuration: Sendable {
         switch algorithm {
         case .tree: return min(max(bytes / 16, 64 << 10), 1 << 20)
         case .ring: return min(max(bytes / (ranks * 4), 64 << 10), 1 << 20)
+        case .doubling: return max(bytes, 1)
         }
     }
 }

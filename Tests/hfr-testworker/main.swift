@@ -54,7 +54,7 @@ do {
         var wrong = 0
         for type in DataType.allCases {
             for op in ReduceOp.allCases {
-                for algo in [AllreduceAlgorithm.tree, .ring] {
+                for algo in AllreduceAlgorithm.allCases {
                     for count in counts {
                         for inPlace in [false, true] {
                             wrong += try checkOne(comm, count: count, type: type, op: op, algorithm: algo, inPlace: inPlace)
@@ -68,7 +68,7 @@ do {
     case "large":
         // Large buffers with small chunks, so the pipelines run deep.
         var wrong = 0
-        for algo in [AllreduceAlgorithm.tree, .ring] {
+        for algo in AllreduceAlgorithm.allCases {
             for (type, op) in [(DataType.float32, ReduceOp.sum), (.bfloat16, .sum), (.int64, .prod), (.float32, .avg)] {
                 wrong += try checkOne(comm, count: 3_000_017, type: type, op: op, algorithm: algo, inPlace: false)
                 wrong += try checkOne(comm, count: 1_000_003, type: type, op: op, algorithm: algo, inPlace: true)
