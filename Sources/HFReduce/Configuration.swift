@@ -24,8 +24,8 @@ public struct Configuration: Sendable {
     public var socketInflightBytes = 2 << 20
 
     /// `HFR_SPIN` (microseconds): the progress thread polls instead of sleeping while collectives
-    /// are in flight and for this long after; 0 turns polling off. Default: 200 when this host's
-    /// ranks (LOCAL_WORLD_SIZE) do not outnumber its cores, else 0.
+    /// are in flight and for this long after, and a caller blocked in a collective drives the
+    /// event loop itself; 0 turns both off (every wait sleeps). Default 50.
     public var spinMicroseconds = Configuration.defaultSpin()
     /// `HFR_SPIN_YIELD`: the polling progress thread calls sched_yield between polls. Default:
     /// on when this host's ranks outnumber its cores.
@@ -33,7 +33,8 @@ public struct Configuration: Sendable {
 
     public init() {}
 
-    static func defaultSpin() -> Int { 200 }
+    static func defaultSpin() -> Int { 50 }
+
 
     /// True when this host runs more ranks (LOCAL_WORLD_SIZE) than it has cores.
     static func oversubscribed() -> Bool {
