@@ -164,29 +164,37 @@ public enum AllreduceSchedule {
 
     static func doubling(_ p: AllreduceShape) -> Schedule {
         var b = ScheduleBuilder(ranks: p.ranks)
-        let n = p.ranks, r = p.rank, bytes = p.count * p.type.size
+        let n = p.ranks, r = p.rank, es = p.type.size, bytes = p.count * es
         var pow2 = 1
         while pow2 * 2 <= n { pow2 *= 2 }
         let rem = n - pow2
         let steps = pow2.trailingZeroBitCount
-        let R = BufferRef(.recv, 0), S = BufferRef(.send, 0)
-        var scratch: [BufferRef] = []
-        for _ in 0...steps { scratch.append(BufferRef(.scratch, b.reserveScratch(bytes))) }
-        var current = S          // where this rank's partial result is
-        var last: ScheduleBuilder.StepID? = nil
-        var lastRead: ScheduleBuilder.StepID? = nil
-        // Fold: among the first 2*rem ranks, even ranks hand their data to the odd rank above.
+        // Each exchange is pipelined in chunks, so reductions overlap the transfer of later chunks.
+        let pieces = chunks(0, p.count, p.chunkElements)
+        var scratch: [Int] = []
+        for _ in 0...steps { scratch.append(b.reserveScratch(bytes)) }
+        // Per chunk: where this rank's partial result is, the step that last wrote it, and the
+        // send that last read it.
+        var current = pieces.map { BufferRef(.send, $0.0 * es) }
+        var last = pieces.map { _ in ScheduleBuilder.StepID?.none }
+        var lastRead = last
+        // Fold: among the first 2*rem ranks, even ranks hand their data to the odd rank above,
+        // which sends back the final (already averaged) result.
         let newRank: Int
         if r < 2 * rem {
             if r % 2 == 0 {
-                let sd = b.send(to: r + 1, from: S, bytes: bytes)
-                // The partner sends back the final (already averaged) result.
-                b.recv(from: r + 1, into: R, bytes: bytes, after: p.inPlace ? [sd] : [])
+                for (start, cnt) in pieces {
+                    let sd = b.send(to: r + 1, from: BufferRef(.send, start * es), bytes: cnt * es)
+                    b.recv(from: r + 1, into: BufferRef(.recv, start * es), bytes: cnt * es, after: p.inPlace ? [sd] : [])
+                }
                 return b.finish()
             }
-            let rv = b.recv(from: r - 1, into: scratch[steps], bytes: bytes)
-            last = b.combine(R, S, scratch[steps], count: p.count, after: [rv])
-            current = R
+            for (c, (start, cnt)) in pieces.enumerated() {
+                let tmp = BufferRef(.scratch, scratch[steps] + start * es)
+                let rv = b.recv(from: r - 1, into: tmp, bytes: cnt * es)
+                last[c] = b.combine(BufferRef(.recv, start * es), BufferRef(.send, start * es), tmp, count: cnt, after: [rv])
+                current[c] = BufferRef(.recv, start * es)
+            }
             newRank = r / 2
         } else {
             newRank = r - rem
@@ -194,16 +202,21 @@ public enum AllreduceSchedule {
         func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
         for k in 0..<steps {
             let partner = realRank(newRank ^ (1 << k))
-            let sd = b.send(to: partner, from: current, bytes: bytes, after: [last])
-            let rv = b.recv(from: partner, into: scratch[k], bytes: bytes)
-            // The combine overwrites R, which the send may still be reading.
-            last = b.combine(R, current, scratch[k], count: p.count, after: [rv, sd, last, lastRead])
-            lastRead = sd
-            current = R
+            for (c, (start, cnt)) in pieces.enumerated() {
+                let R = BufferRef(.recv, start * es), tmp = BufferRef(.scratch, scratch[k] + start * es)
+                let sd = b.send(to: partner, from: current[c], bytes: cnt * es, after: [last[c]])
+                let rv = b.recv(from: partner, into: tmp, bytes: cnt * es)
+                // The combine overwrites R, which this step's send (and the last one) may still read.
+                last[c] = b.combine(R, current[c], tmp, count: cnt, after: [rv, sd, last[c], lastRead[c]])
+                lastRead[c] = sd
+                current[c] = R
+            }
         }
-        if p.op == .avg { last = b.scale(R, count: p.count, after: [last]) }
-        if r < 2 * rem {
-            b.send(to: r - 1, from: R, bytes: bytes, after: [last])
+        for (c, (start, cnt)) in pieces.enumerated() {
+            if p.op == .avg { last[c] = b.scale(BufferRef(.recv, start * es), count: cnt, after: [last[c]]) }
+            if r < 2 * rem {
+                b.send(to: r - 1, from: BufferRef(.recv, start * es), bytes: cnt * es, after: [last[c]])
+            }
         }
         return b.finish()
     }

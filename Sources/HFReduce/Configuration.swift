@@ -112,7 +112,7 @@ public struct Configuration: Sendable {
         switch algorithm {
         case .tree: return min(max(bytes / 16, 64 << 10), 1 << 20)
         case .ring: return min(max(bytes / (ranks * 4), 64 << 10), 1 << 20)
-        case .doubling: return max(bytes, 1)
+        case .doubling: return bytes <= 256 << 10 ? max(bytes, 1) : min(max(bytes / 4, 128 << 10), 512 << 10)
         }
     }
 }
