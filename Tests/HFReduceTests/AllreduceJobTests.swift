@@ -14,6 +14,13 @@ final class AllreduceJobTests: XCTestCase {
         for n in [1, 2, 3, 4, 5, 8] { try expectSuccess(n, ["matrix", "quick"]) }
     }
 
+    /// Without polling (HFR_SPIN=0) every wait sleeps and the progress thread alone drives the
+    /// engine: the same results.
+    func testSleepingWaitsWithoutPolling() throws {
+        try expectSuccess(3, ["matrix", "quick"], env: ["HFR_SPIN": "0"])
+        try expectSuccess(4, ["async"], env: ["HFR_SPIN": "0", "HFR_REDUCE_THREADS": "0"])
+    }
+
     /// The full matrix (also 2, 13, 65537 and 300007 elements) at 2 and 3 ranks.
     func testFullMatrix() throws {
         for n in [2, 3] { try expectSuccess(n, ["matrix"]) }
