@@ -75,7 +75,7 @@ options:
   -o, --op OP            sum prod max min avg (default sum)
   -c, --check 0|1        check every element of the result, before and after the timed loop
                          (default 1)
-  -a, --algorithm A      tree, ring or doubling (default: the library's choice, HFR_ALGO)
+  -a, --algorithm A      tree, ring, doubling or halving (default: the library's choice, HFR_ALGO)
       --csv FILE         rank 0 also writes the rows to FILE as CSV, with a header line
   -h, --help             show this help
 
@@ -188,7 +188,7 @@ func parseCommandLine(_ args: [String]) -> Result<Command, UsageError> {
         case "-a", "--algorithm", "--algo":
             guard let v = value() else { return missing() }
             switch v.lowercased() {
-            case "tree", "ring", "doubling": o.algorithm = v.lowercased()
+            case "tree", "ring", "doubling", "halving": o.algorithm = v.lowercased()
             case "auto", "default": o.algorithm = nil
             default: return bad(v, "expected tree or ring")
             }

@@ -13,6 +13,10 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     /// hops, so the choice for small buffers; every rank combines the same pairs, and the ops are
     /// commutative, so all ranks hold the same bits.
     case doubling
+    /// Recursive halving then doubling (Rabenseifner): a reduce-scatter that halves the range
+    /// exchanged at every step, then an allgather that doubles it back. log2(n) steps each way
+    /// and 2(n-1)/n of the buffer sent per rank, like the ring, with the latency of doubling.
+    case halving
 }
 
 /// The parameters both sides of every message must agree on.
@@ -49,6 +53,7 @@ public enum AllreduceSchedule {
         case .tree: return tree(shape)
         case .ring: return ring(shape)
         case .doubling: return doubling(shape)
+        case .halving: return halving(shape)
         }
     }
 
@@ -217,6 +222,67 @@ public enum AllreduceSchedule {
             if r < 2 * rem {
                 b.send(to: r - 1, from: BufferRef(.recv, start * es), bytes: cnt * es, after: [last[c]])
             }
+        }
+        return b.finish()
+    }
+
+    static func halving(_ p: AllreduceShape) -> Schedule {
+        var b = ScheduleBuilder(ranks: p.ranks)
+        let n = p.ranks, r = p.rank, es = p.type.size, bytes = p.count * es
+        var pow2 = 1
+        while pow2 * 2 <= n { pow2 *= 2 }
+        let rem = n - pow2
+        let steps = pow2.trailingZeroBitCount
+        var current = BufferName.send
+        var last: ScheduleBuilder.StepID? = nil
+        let newRank: Int
+        if r < 2 * rem {
+            if r % 2 == 0 {
+                let sd = b.send(to: r + 1, from: BufferRef(.send, 0), bytes: bytes)
+                b.recv(from: r + 1, into: BufferRef(.recv, 0), bytes: bytes, after: p.inPlace ? [sd] : [])
+                return b.finish()
+            }
+            let tmp = BufferRef(.scratch, b.reserveScratch(bytes))
+            let rv = b.recv(from: r - 1, into: tmp, bytes: bytes)
+            last = b.combine(BufferRef(.recv, 0), BufferRef(.send, 0), tmp, count: p.count, after: [rv])
+            current = .recv
+            newRank = r / 2
+        } else {
+            newRank = r - rem
+        }
+        func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
+        let scratch = b.reserveScratch((p.count / 2 + 1) * es)
+        // Reduce-scatter by halving: keep one half of the range, send the other to the partner.
+        var lo = 0, hi = p.count
+        var sends: [(ScheduleBuilder.StepID, Int, Int)] = []
+        for k in 0..<steps {
+            let mask = pow2 >> (k + 1)
+            let partner = realRank(newRank ^ mask)
+            let mid = lo + (hi - lo) / 2
+            let (keepLo, keepHi, sendLo, sendHi) = newRank & mask == 0 ? (lo, mid, mid, hi) : (mid, hi, lo, mid)
+            let sd = b.send(to: partner, from: BufferRef(current, sendLo * es), bytes: (sendHi - sendLo) * es, after: [last])
+            sends.append((sd, sendLo, sendHi))
+            let tmp = BufferRef(.scratch, scratch)
+            let rv = b.recv(from: partner, into: tmp, bytes: (keepHi - keepLo) * es, after: [last])
+            last = b.combine(BufferRef(.recv, keepLo * es), BufferRef(current, keepLo * es), tmp, count: keepHi - keepLo,
+                             after: [rv, last])
+            current = .recv
+            lo = keepLo; hi = keepHi
+        }
+        if p.op == .avg { last = b.scale(BufferRef(.recv, lo * es), count: hi - lo, after: [last]) }
+        // Allgather by doubling: exchange the owned range with the partner of the same step, in reverse.
+        for k in stride(from: steps - 1, through: 0, by: -1) {
+            let mask = pow2 >> (k + 1)
+            let partner = realRank(newRank ^ mask)
+            let (sd0, sibLo, sibHi) = sends[k]
+            let sd = b.send(to: partner, from: BufferRef(.recv, lo * es), bytes: (hi - lo) * es, after: [last])
+            let rv = b.recv(from: partner, into: BufferRef(.recv, sibLo * es), bytes: (sibHi - sibLo) * es, after: [sd0, last])
+            last = rv
+            _ = sd
+            lo = min(lo, sibLo); hi = max(hi, sibHi)
+        }
+        if r < 2 * rem {
+            b.send(to: r - 1, from: BufferRef(.recv, 0), bytes: bytes, after: [last])
         }
         return b.finish()
     }

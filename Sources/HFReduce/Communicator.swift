@@ -51,7 +51,7 @@ public final class Communicator: @unchecked Sendable {
             ec.yieldWhilePolling = cfg.yieldWhilePolling
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
-                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (doubling up to 1 MiB, or 256 KiB beyond 4 ranks; then tree, or ring from 4 MiB beyond 2 ranks)") (HFR_ALGO), "
+                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "
                      + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }

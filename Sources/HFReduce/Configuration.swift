@@ -6,7 +6,7 @@ import HFRCollectives
 public struct Configuration: Sendable {
     /// `HFR_NSOCKS`: TCP sockets per peer.
     public var socketsPerPeer = 2
-    /// `HFR_ALGO`: tree, ring, or nil for automatic choice by size and rank count.
+    /// `HFR_ALGO`: tree, ring, doubling, halving, or nil for automatic choice by size and rank count.
     public var algorithm: AllreduceAlgorithm?
     /// `HFR_TIMEOUT` (seconds): deadline of every collective, connection and rendezvous.
     public var timeoutSeconds: Double = 300
@@ -57,7 +57,8 @@ public struct Configuration: Sendable {
                 case "tree": c.algorithm = .tree
                 case "ring": c.algorithm = .ring
                 case "doubling": c.algorithm = .doubling
-                default: throw ConfigurationError("HFR_ALGO=\(s) is not one of tree, ring, doubling, auto")
+                case "halving": c.algorithm = .halving
+                default: throw ConfigurationError("HFR_ALGO=\(s) is not one of tree, ring, doubling, halving, auto")
                 }
             }
             if let s = Environment.string("HFR_TIMEOUT") {
@@ -96,13 +97,15 @@ public struct Configuration: Sendable {
     }
 
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
-    /// the loopback measurements in Benchmarks/README.md: recursive doubling (fewest hops) for
-    /// small and mid sizes, the pipelined double binary tree above that, and the ring for large
-    /// buffers on more than two ranks.
+    /// the loopback measurements in Benchmarks/README.md. Two ranks: one whole-buffer exchange
+    /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling up to
+    /// 64 KiB (fewest hops), halving-doubling up to 4 MiB (least data and reduction work per
+    /// rank in log2(n) steps), then the tree.
     func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
         if let algorithm { return algorithm }
-        if bytes <= (ranks <= 4 ? 1 << 20 : 256 << 10) { return .doubling }
-        if ranks > 2 && bytes >= 4 << 20 { return .ring }
+        if ranks <= 2 { return bytes <= 1 << 20 ? .doubling : .tree }
+        if bytes <= 64 << 10 { return .doubling }
+        if bytes <= 4 << 20 { return .halving }
         return .tree
     }
 
@@ -112,6 +115,7 @@ public struct Configuration: Sendable {
         switch algorithm {
         case .tree: return min(max(bytes / 16, 64 << 10), 1 << 20)
         case .ring: return min(max(bytes / (ranks * 4), 64 << 10), 1 << 20)
+        case .halving: return max(bytes, 1)
         case .doubling: return bytes <= 256 << 10 ? max(bytes, 1) : min(max(bytes / 4, 128 << 10), 512 << 10)
         }
     }
