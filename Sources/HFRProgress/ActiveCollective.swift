@@ -25,6 +25,8 @@ final class ActiveCollective {
     var state: [UInt8]
     /// For sends: whether the receiver's clear-to-send has arrived.
     var cleared: [Bool]
+    /// For sends: whether it went out eagerly, before its clear-to-send (which then only returns credit).
+    var eager: [Bool]
     var remaining: Int
     /// Step numbers of the k-th recv from / send to each peer: `recvSteps[recvStart[p] + k]`.
     let recvStart: [Int], sendStart: [Int]
@@ -43,6 +45,7 @@ final class ActiveCollective {
         queued = Array(repeating: 0, count: n)
         state = Array(repeating: 0, count: n)
         cleared = Array(repeating: false, count: n)
+        eager = Array(repeating: false, count: n)
         remaining = n
         var rs = [Int](repeating: 0, count: ranks + 1), ss = rs
         for p in 0..<ranks {

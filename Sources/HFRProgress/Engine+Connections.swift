@@ -138,6 +138,7 @@ extension Engine {
         try? epoll.modify(p.fd, events: Epoll.readable, token: channelToken(ch))
         guard peer.attached == config.socketsPerPeer else { return }
         peer.phase = .connected
+        peer.eagerCredits = config.eagerCredits
         Log.info(rank: config.rank, "connected to rank \(rank) at \(config.peerAddresses[rank]) with \(config.socketsPerPeer) socket(s)")
         if let ch0 = peer.channels[0] {
             for h in peer.pendingControl { ch0.enqueue(control: h) }

@@ -25,9 +25,20 @@ extension Engine {
             c.state[i] = 1
             sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
                                                         offset: UInt64(step.length), length: 0))
+            if !peers[Int(step.peer)].parked.isEmpty { deliverParked(c, i) }
         case .send:
             c.state[i] = 1
-            if c.cleared[i] { queueSend(c, i) }
+            if c.cleared[i] {
+                queueSend(c, i)
+            } else if step.length <= config.eagerMaxBytes {
+                let peer = peers[Int(step.peer)]
+                if peer.phase == .connected && peer.eagerCredits > 0 {
+                    peer.eagerCredits -= 1
+                    peer.eagerUnacknowledged.append((c.sequence, step.index))
+                    c.eager[i] = true
+                    queueSend(c, i)
+                }
+            }
         case .combine, .copy, .scale:
             let bytes = step.kind == .copy ? step.length : step.length * c.type.size
             var job = ReductionJob(kind: step.kind == .combine ? 0 : step.kind == .copy ? 1 : 2,
@@ -77,6 +88,24 @@ extension Engine {
         if c.state[i] == 1 { queueSend(c, i) }
     }
 
+    /// Hands a parked eager message to receive step `i`, if it has fully arrived.
+    func deliverParked(_ c: ActiveCollective, _ i: Int) {
+        let step = c.schedule.steps[i]
+        let peer = peers[Int(step.peer)]
+        guard let k = peer.parked.firstIndex(where: { $0.sequence == c.sequence && $0.index == step.index }) else { return }
+        let m = peer.parked[k]
+        guard m.complete else { return }  // the payload's arrival delivers it
+        peer.parked.remove(at: k)
+        peer.freeSlots.append(m.slot)
+        guard m.length == step.length else {
+            fail(.mismatch("rank \(peer.rank) sent \(m.length) bytes as message \(step.index) of \(c.request.name), rank \(config.rank) expects \(step.length): the ranks called the collective with different counts or types"), notifyPeers: true)
+            return
+        }
+        c.pointer(step.dst).copyMemory(from: peer.eagerPool! + m.slot * config.eagerMaxBytes, byteCount: m.length)
+        c.progress[i] = m.length
+        complete(c, i)
+    }
+
     func queueSend(_ c: ActiveCollective, _ i: Int) {
         c.state[i] = 2
         let peer = peers[Int(c.schedule.steps[i].peer)]
@@ -104,8 +133,9 @@ extension Engine {
                 guard let ch = best else { return }
                 peer.nextChannel = (ch.index + 1) % nsock
                 let frag = min(step.length - c.queued[i], config.fragmentBytes)
-                let h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
+                var h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
                                     offset: UInt64(c.queued[i]), length: UInt32(frag))
+                if c.eager[i] { h.flags = FrameHeader.eagerFlag }
                 _ = ch.enqueue(data: h, payload: src + c.queued[i], cookie: ck)
                 c.queued[i] += frag
                 markDirty(ch)
@@ -157,14 +187,21 @@ extension Engine {
 
 extension Engine: ChannelDelegate {
     public func channel(_ channel: TCPChannel, dataHeader h: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64) {
+        let eager = h.flags & FrameHeader.eagerFlag != 0
         guard let c = collective(h.sequence) else {
+            if eager && h.sequence &- nextToActivate < 1 << 31 { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
         }
         guard let i = c.recvStep(peer: channel.peer, index: h.index) else {
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name), which this rank does not receive")
         }
         guard c.state[i] == 1 else {
+            if eager && c.state[i] == 0 { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
+        }
+        if eager && Int(h.length) != c.schedule.steps[i].length {
+            fail(.mismatch("rank \(channel.peer) sent \(h.length) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"), notifyPeers: true)
+            return try park(h, from: channel.peer)
         }
         let length = c.schedule.steps[i].length
         guard h.offset <= UInt64(length), Int(h.offset) + Int(h.length) <= length else {
@@ -173,7 +210,38 @@ extension Engine: ChannelDelegate {
         return (c.pointer(c.schedule.steps[i].dst) + Int(h.offset), cookie(c, i))
     }
 
+    /// Receives an eager message whose receive is not posted yet into a free slot of the peer's pool.
+    func park(_ h: FrameHeader, from rank: Int) throws -> (UnsafeMutableRawPointer, UInt64) {
+        let peer = peers[rank]
+        guard h.offset == 0, Int(h.length) <= config.eagerMaxBytes else {
+            throw ChannelError.protocolViolation("eager fragment [\(h.offset), +\(h.length)) is not a whole message of at most \(config.eagerMaxBytes) bytes")
+        }
+        if peer.eagerPool == nil {
+            peer.eagerPool = .allocate(byteCount: max(1, config.eagerCredits * config.eagerMaxBytes), alignment: 64)
+            peer.freeSlots = Array((0..<config.eagerCredits).reversed())
+        }
+        guard let slot = peer.freeSlots.popLast() else {
+            throw ChannelError.protocolViolation("more than \(config.eagerCredits) eager messages outstanding (HFR_EAGER_CREDITS differs?)")
+        }
+        peer.parked.append(ParkedMessage(sequence: h.sequence, index: h.index, length: Int(h.length), slot: slot, complete: false))
+        Log.trace(rank: config.rank, "parked eager message \(h.index) of collective #\(h.sequence) from rank \(rank) (\(h.length) B)")
+        return (peer.eagerPool! + slot * config.eagerMaxBytes, Engine.parkedCookie | UInt64(rank) << 8 | UInt64(slot))
+    }
+
+    static let parkedCookie: UInt64 = 1 << 63
+
     public func channel(_ channel: TCPChannel, receivedPayloadOf ck: UInt64, header h: FrameHeader) {
+        if ck & Engine.parkedCookie != 0 {
+            let peer = peers[channel.peer]
+            let slot = Int(ck & 0xFF)
+            guard let k = peer.parked.firstIndex(where: { $0.slot == slot }) else { return }
+            peer.parked[k].complete = true
+            // Its receive may have been posted while the payload was arriving.
+            if let c = collective(h.sequence), let i = c.recvStep(peer: channel.peer, index: h.index), c.state[i] == 1 {
+                deliverParked(c, i)
+            }
+            return
+        }
         guard let (c, i) = lookup(ck) else { return }
         c.progress[i] += Int(h.length)
         if c.progress[i] == c.schedule.steps[i].length { complete(c, i) }
@@ -182,7 +250,13 @@ extension Engine: ChannelDelegate {
     public func channel(_ channel: TCPChannel, control h: FrameHeader) throws {
         switch h.kind {
         case .clearToSend:
-            if let c = collective(h.sequence) {
+            let peer = peers[channel.peer]
+            if let k = peer.eagerUnacknowledged.firstIndex(where: { $0.0 == h.sequence && $0.1 == h.index }) {
+                // The message went out eagerly (its collective may be over here): this clear-to-send
+                // only hands the credit back.
+                peer.eagerUnacknowledged.remove(at: k)
+                peer.eagerCredits += 1
+            } else if let c = collective(h.sequence) {
                 handleClear(c, from: channel.peer, h)
             } else if h.sequence &- nextToActivate < 1 << 31 {
                 peers[channel.peer].earlyClears.append(h)

@@ -30,6 +30,11 @@ public struct EngineConfiguration: Sendable {
     public var spinNanoseconds: UInt64 = 0
     /// Whether the polling progress thread yields its core between polls (`HFR_SPIN_YIELD`).
     public var yieldWhilePolling = false
+    /// Messages up to this size go out before the receiver's clear-to-send (`HFR_EAGER_MAX`);
+    /// the receiver parks early arrivals in a small per-peer pool. 0 turns eager sends off.
+    public var eagerMaxBytes: Int = 64 << 10
+    /// Eager messages per peer that may be unacknowledged at once (`HFR_EAGER_CREDITS`).
+    public var eagerCredits: Int = 4
     /// Collectives in flight at once; later submissions wait in a backlog.
     public var maxActive: Int = 64
 

@@ -21,6 +21,15 @@ final class PeerState {
     /// Round-robin start for the channel choice, so equal queues share the load.
     var nextChannel = 0
 
+    /// Eager sends this rank may still start to the peer before clear-to-sends return credit.
+    var eagerCredits = 0
+    /// Eager messages sent to the peer whose clear-to-send has not come back yet (sequence, index).
+    var eagerUnacknowledged: [(UInt32, Int32)] = []
+    /// Eager messages that arrived before their receive was posted, parked in `eagerPool`.
+    var parked: [ParkedMessage] = []
+    var eagerPool: UnsafeMutableRawPointer?
+    var freeSlots: [Int] = []
+
     init(rank: Int, sockets: Int) {
         self.rank = rank
         channels = Array(repeating: nil, count: sockets)
@@ -29,6 +38,17 @@ final class PeerState {
     }
 
     var hasQueuedSends: Bool { sendHead < sendQueue.count }
+
+    deinit { eagerPool?.deallocate() }
+}
+
+/// An eager message that arrived before the receive it belongs to was posted.
+struct ParkedMessage {
+    var sequence: UInt32
+    var index: Int32
+    var length: Int
+    var slot: Int
+    var complete: Bool
 }
 
 /// A connection that has not finished its handshake yet.

@@ -46,6 +46,10 @@ public struct FrameHeader: Equatable, Sendable {
     public static let size = 32
     public static let magic: UInt32 = 0x3152_4648  // "HFR1" in memory order
 
+    /// `flags` bit of a data frame sent before its clear-to-send: the whole message in one
+    /// fragment, which the receiver may have to park until it posts the receive.
+    public static let eagerFlag: UInt8 = 1
+
     public var kind: FrameKind
     public var flags: UInt8 = 0
     public var sequence: UInt32

@@ -49,6 +49,8 @@ public final class Communicator: @unchecked Sendable {
             ec.timeoutNanoseconds = timeout
             ec.spinNanoseconds = UInt64(cfg.spinMicroseconds) * 1000
             ec.yieldWhilePolling = cfg.yieldWhilePolling
+            ec.eagerMaxBytes = min(cfg.eagerMaxBytes, cfg.fragmentBytes)
+            ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
                      + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "

@@ -31,6 +31,12 @@ public struct Configuration: Sendable {
     /// on when this host's ranks outnumber its cores.
     public var yieldWhilePolling = Configuration.oversubscribed()
 
+    /// `HFR_EAGER_MAX`: messages up to this size are sent before the receiver's clear-to-send
+    /// (one network hop saved); 0 turns it off.
+    public var eagerMaxBytes = 64 << 10
+    /// `HFR_EAGER_CREDITS`: eager messages per peer in flight before a clear-to-send returns credit.
+    public var eagerCredits = 4
+
     public init() {}
 
     static func defaultSpin() -> Int { 50 }
@@ -78,6 +84,14 @@ public struct Configuration: Sendable {
                 c.reduceThreads = v
             }
             if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
+            if let v = try Environment.bytes("HFR_EAGER_MAX") {
+                guard v <= 16 << 20 else { throw ConfigurationError("HFR_EAGER_MAX=\(v) is above 16M") }
+                c.eagerMaxBytes = v
+            }
+            if let v = try Environment.int("HFR_EAGER_CREDITS") {
+                guard (1...1024).contains(v) else { throw ConfigurationError("HFR_EAGER_CREDITS=\(v) is outside 1...1024") }
+                c.eagerCredits = v
+            }
             if let v = try Environment.int("HFR_SPIN_YIELD") { c.yieldWhilePolling = v != 0 }
             if let v = try Environment.int("HFR_SPIN") {
                 guard v >= 0 else { throw ConfigurationError("HFR_SPIN=\(v) must not be negative") }

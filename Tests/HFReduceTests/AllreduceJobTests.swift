@@ -34,6 +34,9 @@ final class AllreduceJobTests: XCTestCase {
 
     func testOutstandingAsyncCollectivesCompleteCorrectly() throws {
         for n in [2, 3, 5] { try expectSuccess(n, ["async"]) }
+        // One eager credit and tiny eager messages: early arrivals park and wait for their receive.
+        try expectSuccess(4, ["async"], env: ["HFR_EAGER_CREDITS": "1", "HFR_EAGER_MAX": "4K", "HFR_FRAGMENT_MAX": "4K"])
+        try expectSuccess(3, ["matrix", "quick"], env: ["HFR_EAGER_MAX": "0"])
     }
 
     func testTwoCommunicatorsInOneProcess() throws {
