@@ -47,6 +47,11 @@ public final class Engine: @unchecked Sendable {
     var suspected: (rank: Int, reason: String, deadline: UInt64)?
     var stopDeadline: UInt64 = 0
     var lastActive: UInt64 = 0
+    /// Set when epoll reports the eventfd: workers finished jobs, or a submitter woke the loop.
+    var wakeReadable = false
+    /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
+    let announcements = Atomic<Int>(0)
+    var stopSeen = false
     /// Held by whichever thread runs the event loop: the progress thread, or a waiting caller.
     let driver = ConditionLock()
     /// Callers that want to drive; the progress thread parks while this is above zero.
@@ -100,6 +105,7 @@ public final class Engine: @unchecked Sendable {
                                  ranks: config.ranks, send: send, recv: recv)
         submitted.append(c)
         submitLock.unlock()
+        announcements.add(1, ordering: .acquiringAndReleasing)
         // A caller about to wait drives the engine itself; otherwise wake the progress thread.
         if !(willWait && config.spinNanoseconds > 0) { wake.signal(); parking.broadcast() }
         return request
@@ -123,6 +129,7 @@ public final class Engine: @unchecked Sendable {
             abortReason = reason
             return true
         }
+        announcements.add(1, ordering: .acquiringAndReleasing)
         wake.signal()
         parking.broadcast()
         if first, let t = thread, !t.isCurrent {
@@ -238,29 +245,33 @@ public final class Engine: @unchecked Sendable {
             if let p = pending[Int(token & 0xFFFF_FFFF)] { advance(p, events: events) }
         default:
             if token == Engine.tokenListen { acceptIncoming() }
-            // tokenWake is handled after every wait.
+            if token == Engine.tokenWake { wakeReadable = true }
         }
     }
 
     /// Takes new submissions and finished reductions. Returns how long to linger over closing
     /// connections when the engine must stop, nil while it runs on.
     func drainWake() -> UInt64? {
-        wake.drain()
+        // Only what was announced is looked at: a polling loop makes no needless syscalls or lock trips.
+        if wakeReadable {
+            wakeReadable = false
+            wake.drain()
+            if !workers.isEmpty {
+                workers.collect(into: &workerDone)
+                for cookie in workerDone { if let (c, i) = lookup(cookie) { complete(c, i) } }
+                workerDone.removeAll(keepingCapacity: true)
+            }
+        }
+        guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
         var newWork: [ActiveCollective] = []
-        var stop = false
-        var reason: String?
         submitLock.lock()
         if !submitted.isEmpty { swap(&newWork, &submitted) }
-        stop = stopRequested
-        reason = abortReason
+        let stop = stopRequested
+        let reason = abortReason
         submitLock.unlock()
         for c in newWork { enqueueForActivation(c) }
-        if !workers.isEmpty {
-            workers.collect(into: &workerDone)
-            for cookie in workerDone { if let (c, i) = lookup(cookie) { complete(c, i) } }
-            workerDone.removeAll(keepingCapacity: true)
-        }
         if stop {
+            stopSeen = true
             if let reason {
                 fail(.aborted(reason), notifyPeers: true)
                 return 0

@@ -19,6 +19,27 @@ public final class Communicator: @unchecked Sendable {
     let engine: Engine
     private let stateLock = ConditionLock()
     private var destroyed = false
+    private var schedules: [ScheduleKey: Schedule] = [:]
+
+    /// Schedules are pure functions of these; repeated collectives (every training step) reuse them.
+    struct ScheduleKey: Hashable {
+        var algorithm: AllreduceAlgorithm
+        var count: Int
+        var type: DataType
+        var op: ReduceOp
+        var inPlace: Bool
+        var chunk: Int
+    }
+
+    func cachedSchedule(_ key: ScheduleKey, _ build: () -> Schedule) -> Schedule {
+        if let s = stateLock.withLock({ schedules[key] }) { return s }
+        let s = build()
+        stateLock.withLock {
+            if schedules.count >= 256 { schedules.removeAll() }
+            schedules[key] = s
+        }
+        return s
+    }
 
     /// Joins the communicator: rendezvous through rank 0 at `root` (rank 0 listens there), then
     /// starts this rank's progress engine. Blocks until every rank has joined or `HFR_TIMEOUT` passes.
@@ -120,7 +141,8 @@ public final class Communicator: @unchecked Sendable {
         var shape = AllreduceShape(rank: rank, ranks: size, count: count, type: type, op: op,
                                    inPlace: send == UnsafeRawPointer(recv), chunkBytes: 0)
         shape.chunkBytes = configuration.chunk(bytes: bytes, ranks: size, algorithm: algo)
-        let schedule = AllreduceSchedule.build(algo, shape)
+        let key = ScheduleKey(algorithm: algo, count: count, type: type, op: op, inPlace: shape.inPlace, chunk: shape.chunkBytes)
+        let schedule = cachedSchedule(key) { AllreduceSchedule.build(algo, shape) }
         Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
         do {
             return CollectiveRequest(try engine.submit(schedule, name: "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait))
