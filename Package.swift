@@ -12,6 +12,8 @@ let package = Package(
     name: "HFReduce",
     products: [
         .library(name: "HFReduce", targets: ["HFReduce"]),
+        // libhfreduce.so: the C ABI of include/hfreduce.h.
+        .library(name: "hfreduce", type: .dynamic, targets: ["HFReduceC"]),
         .executable(name: "hfrun", targets: ["hfrun"]),
         .executable(name: "hfr-bench", targets: ["hfr-bench"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
@@ -36,6 +38,12 @@ let package = Package(
         // The public Swift API.
         .target(name: "HFReduce",
                 dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap"]),
+        // The C header, as a Swift module, so the C ABI is implemented against its own declarations.
+        .systemLibrary(name: "CHFReduceABI", path: "include"),
+        // The C API (@_cdecl entry points), linked with the Swift runtime statically so that C
+        // programs need nothing but libhfreduce.so.
+        .target(name: "HFReduceC", dependencies: ["CHFReduceABI", "HFReduce", "HFRSystem", "HFRBootstrap", "CHFRShims"],
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=include/hfreduce.map"])]),
         .executableTarget(name: "hfrun", dependencies: ["HFRSystem"]),
         .executableTarget(name: "hfr-bench", dependencies: ["HFReduce"], path: "Benchmarks/hfr-bench"),
         .executableTarget(name: "kernel-bench", dependencies: ["HFRKernels"], path: "Benchmarks/kernel-bench",

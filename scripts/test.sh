@@ -5,4 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --build-tests
-swift test -c release --skip-build --disable-swift-testing
+# The C API tests build programs against an installed prefix, as a user would.
+prefix=$(mktemp -d /tmp/hfreduce-prefix.XXXXXX)
+trap 'rm -rf "$prefix"' EXIT
+scripts/install.sh "$prefix" >/dev/null
+HFR_TEST_PREFIX=$prefix swift test -c release --skip-build --disable-swift-testing

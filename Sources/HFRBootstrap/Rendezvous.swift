@@ -40,9 +40,13 @@ public enum Rendezvous {
     }
 
     static func serve(size: Int, root: SocketAddress, jobToken: UInt64, listenPort: UInt16, deadline: UInt64) throws -> RendezvousResult {
-        let (lfd, _): (Int32, SocketAddress)
-        do { (lfd, _) = try TCPSocket.listen(on: root) } catch {
-            throw RendezvousError("rank 0 cannot listen on the rendezvous address \(root): \(error) (is MASTER_PORT/HFR_ROOT in use, or not an address of this host?)")
+        let lfd: Int32
+        if let reserved = RootReservation.take(root) {
+            lfd = reserved
+        } else {
+            do { lfd = try TCPSocket.listen(on: root).0 } catch {
+                throw RendezvousError("rank 0 cannot listen on the rendezvous address \(root): \(error) (is MASTER_PORT/HFR_ROOT in use, or not an address of this host?)")
+            }
         }
         defer { close(lfd) }
         try TCPSocket.setNonBlocking(lfd)
