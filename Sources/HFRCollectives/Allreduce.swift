@@ -43,6 +43,13 @@ public struct AllreduceShape: Sendable {
 /// Builds allreduce schedules.
 public enum AllreduceSchedule {
     public static func build(_ algorithm: AllreduceAlgorithm, _ shape: AllreduceShape) -> Schedule {
+        var s = buildSteps(algorithm, shape)
+        s.signature = collectiveSignature([1, shape.count, Int(shape.type.rawValue), Int(shape.op.rawValue),
+                                           AllreduceAlgorithm.allCases.firstIndex(of: algorithm)!, shape.chunkBytes, shape.slots])
+        return s
+    }
+
+    static func buildSteps(_ algorithm: AllreduceAlgorithm, _ shape: AllreduceShape) -> Schedule {
         if shape.count == 0 { return ScheduleBuilder(ranks: shape.ranks).finish() }
         if shape.ranks == 1 {
             var b = ScheduleBuilder(ranks: 1)

@@ -52,6 +52,8 @@ public struct Schedule: Sendable {
     public var predecessorCount: [Int32] = []
     /// Bytes of scratch memory the schedule addresses.
     public var scratchBytes: Int = 0
+    /// A hash of the arguments every rank must agree on; carried by every frame of the collective.
+    public var signature: UInt32 = 0
     /// Per peer, how many messages this rank sends to and receives from it.
     public var sendCount: [Int32]
     public var recvCount: [Int32]
@@ -65,6 +67,16 @@ public struct Schedule: Sendable {
     public var peers: [Int] {
         (0..<sendCount.count).filter { sendCount[$0] > 0 || recvCount[$0] > 0 }
     }
+}
+
+/// A 32-bit hash (FNV-1a) of the arguments of a collective that every rank must pass alike.
+public func collectiveSignature(_ fields: [Int]) -> UInt32 {
+    var h: UInt32 = 0x811C_9DC5
+    for f in fields {
+        var v = UInt64(bitPattern: Int64(f))
+        for _ in 0..<8 { h = (h ^ UInt32(v & 0xFF)) &* 0x0100_0193; v >>= 8 }
+    }
+    return h
 }
 
 /// Builds a `Schedule` step by step; message numbers are assigned in call order per peer.

@@ -24,7 +24,7 @@ extension Engine {
         case .recv:
             c.state[i] = 1
             sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
-                                                        offset: UInt64(step.length), length: 0))
+                                                        offset: UInt64(step.length), length: 0, signature: c.schedule.signature))
             if !peers[Int(step.peer)].parked.isEmpty { deliverParked(c, i) }
         case .send:
             c.state[i] = 1
@@ -75,6 +75,10 @@ extension Engine {
     /// The receiver has advertised message `h.index` of `c`: check it is the message this rank
     /// sends, then let it go.
     func handleClear(_ c: ActiveCollective, from peer: Int, _ h: FrameHeader) {
+        guard h.signature == c.schedule.signature else {
+            signatureMismatch(c, peer: peer)
+            return
+        }
         guard let i = c.sendStep(peer: peer, index: h.index) else {
             fail(.mismatch("rank \(peer) expects message \(h.index) of \(c.request.name) from rank \(config.rank), which sends only \(c.sendStart[peer + 1] - c.sendStart[peer]): the ranks called the collective with different arguments"), notifyPeers: true)
             return
@@ -88,6 +92,11 @@ extension Engine {
         if c.state[i] == 1 { queueSend(c, i) }
     }
 
+    func signatureMismatch(_ c: ActiveCollective, peer: Int) {
+        fail(.mismatch("rank \(peer) and rank \(config.rank) called \(c.request.name) with different arguments (collective, count, type, op, root or algorithm)"),
+             notifyPeers: true)
+    }
+
     /// Hands a parked eager message to receive step `i`, if it has fully arrived.
     func deliverParked(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
@@ -97,6 +106,10 @@ extension Engine {
         guard m.complete else { return }  // the payload's arrival delivers it
         peer.parked.remove(at: k)
         peer.freeSlots.append(m.slot)
+        guard m.signature == c.schedule.signature else {
+            signatureMismatch(c, peer: peer.rank)
+            return
+        }
         guard m.length == step.length else {
             fail(.mismatch("rank \(peer.rank) sent \(m.length) bytes as message \(step.index) of \(c.request.name), rank \(config.rank) expects \(step.length): the ranks called the collective with different counts or types"), notifyPeers: true)
             return
@@ -134,7 +147,7 @@ extension Engine {
                 peer.nextChannel = (ch.index + 1) % nsock
                 let frag = min(step.length - c.queued[i], config.fragmentBytes)
                 var h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
-                                    offset: UInt64(c.queued[i]), length: UInt32(frag))
+                                    offset: UInt64(c.queued[i]), length: UInt32(frag), signature: c.schedule.signature)
                 if c.eager[i] { h.flags = FrameHeader.eagerFlag }
                 _ = ch.enqueue(data: h, payload: src + c.queued[i], cookie: ck)
                 c.queued[i] += frag
@@ -199,9 +212,13 @@ extension Engine: ChannelDelegate {
             if eager && c.state[i] == 0 { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
         }
+        if h.signature != c.schedule.signature {
+            signatureMismatch(c, peer: channel.peer)
+            return discardTarget(h)
+        }
         if eager && Int(h.length) != c.schedule.steps[i].length {
             fail(.mismatch("rank \(channel.peer) sent \(h.length) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"), notifyPeers: true)
-            return try park(h, from: channel.peer)
+            return discardTarget(h)
         }
         let length = c.schedule.steps[i].length
         guard h.offset <= UInt64(length), Int(h.offset) + Int(h.length) <= length else {
@@ -223,14 +240,24 @@ extension Engine: ChannelDelegate {
         guard let slot = peer.freeSlots.popLast() else {
             throw ChannelError.protocolViolation("more than \(config.eagerCredits) eager messages outstanding (HFR_EAGER_CREDITS differs?)")
         }
-        peer.parked.append(ParkedMessage(sequence: h.sequence, index: h.index, length: Int(h.length), slot: slot, complete: false))
+        peer.parked.append(ParkedMessage(sequence: h.sequence, index: h.index, length: Int(h.length), slot: slot, complete: false,
+                                         signature: h.signature))
         Log.trace(rank: config.rank, "parked eager message \(h.index) of collective #\(h.sequence) from rank \(rank) (\(h.length) B)")
         return (peer.eagerPool! + slot * config.eagerMaxBytes, Engine.parkedCookie | UInt64(rank) << 8 | UInt64(slot))
     }
 
     static let parkedCookie: UInt64 = 1 << 63
+    static let discardCookie: UInt64 = 1 << 62
+
+    /// Where the payload of a frame that belongs to a failed collective is read and dropped, so
+    /// the stream stays in step.
+    func discardTarget(_ h: FrameHeader) -> (UnsafeMutableRawPointer, UInt64) {
+        if discard == nil { discard = .allocate(byteCount: max(config.fragmentBytes, config.eagerMaxBytes, 1), alignment: 64) }
+        return (discard!, Engine.discardCookie)
+    }
 
     public func channel(_ channel: TCPChannel, receivedPayloadOf ck: UInt64, header h: FrameHeader) {
+        if ck == Engine.discardCookie { return }
         if ck & Engine.parkedCookie != 0 {
             let peer = peers[channel.peer]
             let slot = Int(ck & 0xFF)

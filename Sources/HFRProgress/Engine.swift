@@ -52,6 +52,7 @@ public final class Engine: @unchecked Sendable {
     /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
     let announcements = Atomic<Int>(0)
     var stopSeen = false
+    var discard: UnsafeMutableRawPointer?
     /// Held by whichever thread runs the event loop: the progress thread, or a waiting caller.
     let driver = ConditionLock()
     /// Callers that want to drive; the progress thread parks while this is above zero.

@@ -49,6 +49,7 @@ struct ParkedMessage {
     var length: Int
     var slot: Int
     var complete: Bool
+    var signature: UInt32
 }
 
 /// A connection that has not finished its handshake yet.

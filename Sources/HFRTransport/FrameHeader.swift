@@ -41,7 +41,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
 ///    12  index    i32  message number within the collective, per peer and direction
 ///    16  offset   u64  data: byte offset in the message; clearToSend: message length
 ///    24  length   u32  payload bytes that follow
-///    28  reserved u32
+///    28  signature u32  hash of the collective's arguments (kind, count, type, op, root,
+///                       algorithm, chunk): a clear-to-send or data frame whose signature is
+///                       not the receiver's means the ranks called different collectives
 public struct FrameHeader: Equatable, Sendable {
     public static let size = 32
     public static let magic: UInt32 = 0x3152_4648  // "HFR1" in memory order
@@ -56,9 +58,11 @@ public struct FrameHeader: Equatable, Sendable {
     public var index: Int32
     public var offset: UInt64
     public var length: UInt32
+    public var signature: UInt32
 
-    public init(kind: FrameKind, sequence: UInt32, index: Int32, offset: UInt64, length: UInt32) {
+    public init(kind: FrameKind, sequence: UInt32, index: Int32, offset: UInt64, length: UInt32, signature: UInt32 = 0) {
         self.kind = kind; self.sequence = sequence; self.index = index; self.offset = offset; self.length = length
+        self.signature = signature
     }
 
     /// Writes the 32 bytes at `p`.
@@ -72,7 +76,7 @@ public struct FrameHeader: Equatable, Sendable {
         p.storeBytes(of: index.littleEndian, toByteOffset: 12, as: Int32.self)
         p.storeBytes(of: offset.littleEndian, toByteOffset: 16, as: UInt64.self)
         p.storeBytes(of: length.littleEndian, toByteOffset: 24, as: UInt32.self)
-        p.storeBytes(of: UInt32(0), toByteOffset: 28, as: UInt32.self)
+        p.storeBytes(of: signature.littleEndian, toByteOffset: 28, as: UInt32.self)
     }
 
     /// Decodes and validates a header; `maxPayload` bounds the payload a data frame may announce.
@@ -93,7 +97,8 @@ public struct FrameHeader: Equatable, Sendable {
                             sequence: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
                             index: Int32(littleEndian: p.loadUnaligned(fromByteOffset: 12, as: Int32.self)),
                             offset: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                            length: length)
+                            length: length,
+                            signature: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
         h.flags = p.load(fromByteOffset: 5, as: UInt8.self)
         return h
     }

@@ -48,12 +48,16 @@ final class AllreduceJobTests: XCTestCase {
     }
 
     /// Different counts on different ranks: every rank fails with an error, none hangs.
-    func testMismatchedCountsFailOnEveryRank() throws {
-        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch"], environment: ["HFR_TIMEOUT": "20"])
-        XCTAssertNotEqual(r.status, 0)
-        for rank in 0..<3 { XCTAssertTrue(r.output.contains("[\(rank)] rank \(rank): mismatch detected: invalidUsage"), "rank \(rank):\n\(r.output)") }
-        XCTAssertTrue(r.output.contains("different counts or types"), r.output)
-        XCTAssertLessThan(r.seconds, 20, "detected well before the timeout")
+    func testMismatchedArgumentsFailOnEveryRank() throws {
+        for variant in ["count", "op", "type", "algorithm"] {
+            let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", variant], environment: ["HFR_TIMEOUT": "20"])
+            XCTAssertNotEqual(r.status, 0)
+            for rank in 0..<3 {
+                XCTAssertTrue(r.output.contains("[\(rank)] rank \(rank): mismatch detected: invalidUsage"), "\(variant), rank \(rank):\n\(r.output)")
+            }
+            XCTAssertTrue(r.output.contains("different"), r.output)
+            XCTAssertLessThan(r.seconds, 20, "detected well before the timeout")
+        }
     }
 
     /// kill -9 of one rank in an allreduce loop: every other rank fails with an error naming it,

@@ -137,10 +137,18 @@ do {
         exit(0)
     case "mismatch":
         // Rank 0 passes a different count: every rank must get an error, not a hang or corruption.
-        let count = rank == 0 ? 1000 : 1001
+        // Variants: "count" (1000 vs 1001 elements), "op" (sum vs max, same bytes), "type"
+        // (float32 vs int32, same bytes), "algorithm" (tree vs ring).
+        let variant = args.count > 2 ? args[2] : "count"
+        let odd = rank == 0
+        let count = variant == "count" && odd ? 1000 : 1001
+        let type: DataType = variant == "type" && odd ? .int32 : .float32
+        let op: ReduceOp = variant == "op" && odd ? .max : .sum
+        let algo: AllreduceAlgorithm = variant == "algorithm" && odd ? .ring : .tree
         let buf = UnsafeMutableRawPointer.allocate(byteCount: 1001 * 4, alignment: 64)
+        memset(buf, 0, 1001 * 4)
         do {
-            try comm.allReduce(send: buf, recv: buf, count: count, type: .float32, op: .sum, algorithm: .tree)
+            try comm.allReduce(send: buf, recv: buf, count: count, type: type, op: op, algorithm: algo)
             fail("mismatched counts completed without an error")
         } catch {
             let e = error

@@ -1,0 +1,124 @@
+"""Turning numpy arrays and CPU torch tensors into (pointer, count, hfrDataType_t), with every
+check done in Python before the library is called."""
+
+import sys
+
+from ._errors import InvalidArgumentError
+
+# hfrDataType_t
+INT8, UINT8, INT32, UINT32, INT64, UINT64, FLOAT16, FLOAT32, FLOAT64, BFLOAT16 = range(10)
+
+DTYPE_NAMES = {
+    INT8: "int8", UINT8: "uint8", INT32: "int32", UINT32: "uint32", INT64: "int64",
+    UINT64: "uint64", FLOAT16: "float16", FLOAT32: "float32", FLOAT64: "float64",
+    BFLOAT16: "bfloat16",
+}
+
+# hfrRedOp_t
+OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "avg": 4}
+OP_NAMES = {v: k for k, v in OPS.items()}
+
+_NUMPY_KINDS = {
+    ("i", 1): INT8, ("u", 1): UINT8, ("i", 4): INT32, ("u", 4): UINT32,
+    ("i", 8): INT64, ("u", 8): UINT64, ("f", 2): FLOAT16, ("f", 4): FLOAT32,
+    ("f", 8): FLOAT64,
+}
+
+_TORCH_NAMES = {
+    "torch.int8": INT8, "torch.uint8": UINT8, "torch.int32": INT32, "torch.int64": INT64,
+    "torch.float16": FLOAT16, "torch.float32": FLOAT32, "torch.float64": FLOAT64,
+    "torch.bfloat16": BFLOAT16,
+    # Newer torch releases have these; 1.13 does not.
+    "torch.uint32": UINT32, "torch.uint64": UINT64,
+}
+
+
+def op_code(op):
+    """'sum' | 'prod' | 'max' | 'min' | 'avg' (any case), or the hfrRedOp_t integer."""
+    if isinstance(op, bool):
+        raise InvalidArgumentError("op=%r is not a reduction operation; use one of %s"
+                                   % (op, ", ".join(OPS)))
+    if isinstance(op, int):
+        if op in OP_NAMES:
+            return op
+        raise InvalidArgumentError("op=%d is not an hfrRedOp_t (0..4: %s)" % (op, ", ".join(OPS)))
+    if isinstance(op, str) and op.lower() in OPS:
+        return OPS[op.lower()]
+    raise InvalidArgumentError("op=%r is not a reduction operation; use one of %s"
+                               % (op, ", ".join(OPS)))
+
+
+def _is_torch_tensor(x):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _is_numpy_array(x):
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray)
+
+
+def describe(x, name="x"):
+    """(address, element count, hfrDataType_t) of x, for an in-place collective.
+
+    Raises InvalidArgumentError naming the problem: not a numpy array or torch tensor, a
+    non-contiguous, read-only, non-CPU or wrong-dtype buffer.
+    """
+    if _is_torch_tensor(x):
+        return _describe_torch(x, name)
+    if _is_numpy_array(x):
+        return _describe_numpy(x, name)
+    raise InvalidArgumentError(
+        "%s is a %s.%s; all_reduce takes a numpy.ndarray or a CPU torch.Tensor"
+        % (name, type(x).__module__, type(x).__qualname__))
+
+
+def _describe_numpy(x, name):
+    dt = x.dtype
+    code = _NUMPY_KINDS.get((dt.kind, dt.itemsize))
+    if code is None or dt.fields is not None or dt.subdtype is not None:
+        raise InvalidArgumentError(
+            "%s has dtype %s, which HFReduce does not reduce; supported numpy dtypes: "
+            "int8, uint8, int32, uint32, int64, uint64, float16, float32, float64"
+            % (name, dt))
+    if not dt.isnative:
+        raise InvalidArgumentError(
+            "%s has non-native byte order (dtype %s); use x.astype(x.dtype.newbyteorder('='))"
+            % (name, dt.str))
+    if not (x.flags.c_contiguous or x.flags.f_contiguous):
+        raise InvalidArgumentError(
+            "%s is not contiguous (shape %s, strides %s); use numpy.ascontiguousarray(%s) "
+            "and copy the result back" % (name, x.shape, x.strides, name))
+    if not x.flags.writeable:
+        raise InvalidArgumentError(
+            "%s is read-only (flags.writeable is False); all_reduce works in place and needs a "
+            "writable array" % name)
+    if not x.flags.aligned:
+        raise InvalidArgumentError("%s is not aligned to its dtype (%s)" % (name, dt))
+    return x.ctypes.data, int(x.size), code
+
+
+def _describe_torch(x, name):
+    code = _TORCH_NAMES.get(str(x.dtype))
+    if code is None:
+        raise InvalidArgumentError(
+            "%s has dtype %s, which HFReduce does not reduce; supported torch dtypes: int8, "
+            "uint8, int32, int64, float16, bfloat16, float32, float64" % (name, x.dtype))
+    if x.device.type != "cpu":
+        raise InvalidArgumentError(
+            "%s is on device %s; HFReduce reduces CPU tensors only (use x.cpu() and copy back)"
+            % (name, x.device))
+    if x.layout != sys.modules["torch"].strided:
+        raise InvalidArgumentError("%s has layout %s; only dense (strided) tensors are supported"
+                                   % (name, x.layout))
+    if not x.is_contiguous():
+        raise InvalidArgumentError(
+            "%s is not contiguous (shape %s, stride %s); use %s.contiguous() and copy the "
+            "result back" % (name, tuple(x.shape), x.stride(), name))
+    if x.requires_grad and x.is_leaf:
+        # Writing behind autograd's back into a leaf that requires grad is what
+        # torch forbids for in-place ops too; detach() it first (e.g. p.data or p.detach()).
+        raise InvalidArgumentError(
+            "%s is a leaf tensor that requires grad; reduce %s.detach() (or .data) instead"
+            % (name, name))
+    return x.data_ptr(), int(x.numel()), code
