@@ -10,3 +10,5 @@ prefix=$(mktemp -d /tmp/hfreduce-prefix.XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 scripts/install.sh "$prefix" >/dev/null
 HFR_TEST_PREFIX=$prefix swift test -c release --skip-build --disable-swift-testing
+# The Python binding, against the library just built.
+HFR_BUILD_DIR=$(swift build -c release --show-bin-path) /usr/bin/python3 Tests/python/test_hfreduce.py

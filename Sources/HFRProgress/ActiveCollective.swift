@@ -34,6 +34,10 @@ final class ActiveCollective {
     /// Send and recv steps still incomplete, per peer.
     var outstanding: [Int32]
     var finished = false
+    /// For a send or receive between two ranks: the other rank; -1 for collectives.
+    var pointToPointPeer = -1
+    /// For a point-to-point operation: whether it sends (else it receives).
+    var pointToPointSends = false
 
     init(sequence: UInt32, schedule: Schedule, request: Request, type: DataType, op: ReduceOp, ranks: Int,
          send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) {

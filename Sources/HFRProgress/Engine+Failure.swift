@@ -86,7 +86,7 @@ extension Engine {
         backlog.removeAll()
         for c in victims where !c.request.finished {
             if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
-            slots[Int(c.sequence % UInt32(config.maxActive))] = nil
+            unregister(c)
             publish(c, error: broken!)
         }
         ready.removeAll()
@@ -96,6 +96,7 @@ extension Engine {
         case let .peerFailed(rank, _): failed = Int32(rank)
         case let .remoteAbort(rank, _, _, _): failed = Int32(rank)
         case let .protocolViolation(rank, _): failed = Int32(rank)
+        case .aborted, .timeout: failed = Int32(config.rank)  // this rank gave up: name it
         default: failed = -1
         }
         for peer in peers where peer.phase == .connecting {

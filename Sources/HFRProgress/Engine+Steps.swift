@@ -15,8 +15,8 @@ extension Engine {
 
     @inline(__always) func start(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
-        if step.length == 0 && (step.kind == .send || step.kind == .recv) {
-            // Both sides of an empty message skip it alike.
+        if step.length == 0 {
+            // Both sides of an empty message skip it alike; empty computations have nothing to do.
             complete(c, i)
             return
         }
@@ -201,8 +201,8 @@ extension Engine {
 extension Engine: ChannelDelegate {
     public func channel(_ channel: TCPChannel, dataHeader h: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64) {
         let eager = h.flags & FrameHeader.eagerFlag != 0
-        guard let c = collective(h.sequence) else {
-            if eager && h.sequence &- nextToActivate < 1 << 31 { return try park(h, from: channel.peer) }
+        guard let c = collective(h.sequence, peer: channel.peer) else {
+            if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
         }
         guard let i = c.recvStep(peer: channel.peer, index: h.index) else {
@@ -246,8 +246,10 @@ extension Engine: ChannelDelegate {
         return (peer.eagerPool! + slot * config.eagerMaxBytes, Engine.parkedCookie | UInt64(rank) << 8 | UInt64(slot))
     }
 
-    static let parkedCookie: UInt64 = 1 << 63
-    static let discardCookie: UInt64 = 1 << 62
+    // Step cookies keep bit 31 clear (step numbers, or a peer and direction), so it marks
+    // the payloads that do not belong to a step.
+    static let parkedCookie: UInt64 = 1 << 31
+    static let discardCookie: UInt64 = 3 << 30
 
     /// Where the payload of a frame that belongs to a failed collective is read and dropped, so
     /// the stream stays in step.
@@ -264,7 +266,7 @@ extension Engine: ChannelDelegate {
             guard let k = peer.parked.firstIndex(where: { $0.slot == slot }) else { return }
             peer.parked[k].complete = true
             // Its receive may have been posted while the payload was arriving.
-            if let c = collective(h.sequence), let i = c.recvStep(peer: channel.peer, index: h.index), c.state[i] == 1 {
+            if let c = collective(h.sequence, peer: channel.peer), let i = c.recvStep(peer: channel.peer, index: h.index), c.state[i] == 1 {
                 deliverParked(c, i)
             }
             return
@@ -283,9 +285,9 @@ extension Engine: ChannelDelegate {
                 // only hands the credit back.
                 peer.eagerUnacknowledged.remove(at: k)
                 peer.eagerCredits += 1
-            } else if let c = collective(h.sequence) {
+            } else if let c = collective(h.sequence, peer: channel.peer, sends: true) {
                 handleClear(c, from: channel.peer, h)
-            } else if h.sequence &- nextToActivate < 1 << 31 {
+            } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
                 peers[channel.peer].earlyClears.append(h)
             } else {
                 throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")

@@ -23,6 +23,13 @@ public final class Engine: @unchecked Sendable {
     let submitLock = ConditionLock()
     var submitted: [ActiveCollective] = []
     var nextSequence: UInt32 = 0
+    /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
+    /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
+    var p2pSubmitted: [UInt32]
+    /// Point-to-point operations started per peer and direction, and those in flight (progress thread).
+    var p2pActivated: [UInt32]
+    var p2pActive: [UInt64: ActiveCollective] = [:]
+    static let pointToPointBit: UInt32 = 1 << 31
     var stopRequested = false
     var abortReason: String?
 
@@ -70,6 +77,8 @@ public final class Engine: @unchecked Sendable {
         epoll = try Epoll()
         wake = try EventFD()
         slots = Array(repeating: nil, count: config.maxActive)
+        p2pSubmitted = Array(repeating: 0, count: config.ranks * 2)
+        p2pActivated = Array(repeating: 0, count: config.ranks * 2)
         peers = (0..<config.ranks).map { PeerState(rank: $0, sockets: config.socketsPerPeer) }
         ready.reserveCapacity(4096)
         dirty.reserveCapacity(64)
@@ -91,19 +100,31 @@ public final class Engine: @unchecked Sendable {
 
     /// Queues a collective. Buffers must stay valid until its request completes.
     public func submit(_ schedule: Schedule, name: String, type: DataType, op: ReduceOp,
-                       send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, willWait: Bool = false) throws(CollectiveError) -> Request {
+                       send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, willWait: Bool = false,
+                       pointToPoint peer: Int? = nil, sending: Bool = false) throws(CollectiveError) -> Request {
         if let e = error { throw e }
         submitLock.lock()
         if stopRequested {
             submitLock.unlock()
             throw .aborted("the communicator has been destroyed")
         }
-        let seq = nextSequence
-        nextSequence &+= 1
+        // Collectives share one numbering on every rank; sends and receives between two ranks
+        // are numbered per peer (high bit set), since the other ranks take no part in them.
+        let seq: UInt32
+        if let peer {
+            let d = peer * 2 + (sending ? 1 : 0)
+            seq = Engine.pointToPointBit | (p2pSubmitted[d] & ~Engine.pointToPointBit)
+            p2pSubmitted[d] &+= 1
+        } else {
+            seq = nextSequence & ~Engine.pointToPointBit
+            nextSequence &+= 1
+        }
         let request = Request(sequence: seq, name: "\(name) #\(seq)", completion: completion, timeoutNanoseconds: config.timeoutNanoseconds)
         request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
+        c.pointToPointPeer = peer ?? -1
+        c.pointToPointSends = sending
         submitted.append(c)
         submitLock.unlock()
         announcements.add(1, ordering: .acquiringAndReleasing)
@@ -295,9 +316,14 @@ public final class Engine: @unchecked Sendable {
     }
 
     func activate(_ c: ActiveCollective) {
-        nextToActivate = c.sequence &+ 1
         c.deadline = MonotonicClock.nanoseconds() &+ config.timeoutNanoseconds
-        slots[Int(c.sequence % UInt32(config.maxActive))] = c
+        if c.pointToPointPeer >= 0 {
+            p2pActivated[c.pointToPointPeer * 2 + (c.pointToPointSends ? 1 : 0)] = (c.sequence &+ 1) & ~Engine.pointToPointBit
+            p2pActive[Engine.p2pKey(c.pointToPointPeer, c.sequence, sends: c.pointToPointSends)] = c
+        } else {
+            nextToActivate = (c.sequence &+ 1) & ~Engine.pointToPointBit
+            slots[Int(c.sequence % UInt32(config.maxActive))] = c
+        }
         order.append(c)
         if c.schedule.scratchBytes > 0 { c.scratch = acquireScratch(c.schedule.scratchBytes) }
         for p in c.schedule.peers {
@@ -316,24 +342,60 @@ public final class Engine: @unchecked Sendable {
         for peer in peers where !peer.earlyClears.isEmpty {
             var keep: [FrameHeader] = []
             for h in peer.earlyClears {
-                if h.sequence == c.sequence { handleClear(c, from: peer.rank, h) } else { keep.append(h) }
+                if h.sequence == c.sequence && (c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends)) {
+                    handleClear(c, from: peer.rank, h)
+                } else {
+                    keep.append(h)
+                }
             }
             peer.earlyClears = keep
         }
     }
 
+    /// A step's cookie: the collective's number and the step, or for a point-to-point operation
+    /// (one step) its number and the peer.
     @inline(__always) func cookie(_ c: ActiveCollective, _ step: Int) -> UInt64 {
-        UInt64(c.sequence) << 32 | UInt64(step)
+        UInt64(c.sequence) << 32 | UInt64(c.pointToPointPeer >= 0 ? c.pointToPointPeer << 1 | (c.pointToPointSends ? 1 : 0) : step)
     }
 
-    @inline(__always) func collective(_ seq: UInt32) -> ActiveCollective? {
+    @inline(__always) static func p2pKey(_ peer: Int, _ seq: UInt32, sends: Bool) -> UInt64 {
+        UInt64(peer) << 33 | (sends ? 1 << 32 : 0) | UInt64(seq)
+    }
+
+    /// The collective numbered `seq`, if in flight; with the high bit, the send to `peer`
+    /// (`sends`: a clear-to-send came from it) or the receive from it (data came from it).
+    @inline(__always) func collective(_ seq: UInt32, peer: Int, sends: Bool = false) -> ActiveCollective? {
+        if seq & Engine.pointToPointBit != 0 {
+            guard let c = p2pActive[Engine.p2pKey(peer, seq, sends: sends)], !c.finished else { return nil }
+            return c
+        }
         guard let c = slots[Int(seq % UInt32(config.maxActive))], c.sequence == seq, !c.finished else { return nil }
         return c
     }
 
+    /// Whether `seq` (from `peer`) numbers an operation this rank has not started yet.
+    @inline(__always) func isFuture(_ seq: UInt32, peer: Int, sends: Bool = false) -> Bool {
+        let next = seq & Engine.pointToPointBit != 0 ? p2pActivated[peer * 2 + (sends ? 1 : 0)] : nextToActivate
+        return (seq & ~Engine.pointToPointBit) &- next & ~Engine.pointToPointBit < 1 << 30
+    }
+
     @inline(__always) func lookup(_ cookie: UInt64) -> (ActiveCollective, Int)? {
-        guard let c = collective(UInt32(truncatingIfNeeded: cookie >> 32)) else { return nil }
-        return (c, Int(cookie & 0xFFFF_FFFF))
+        let seq = UInt32(truncatingIfNeeded: cookie >> 32), low = Int(cookie & 0xFFFF_FFFF)
+        if seq & Engine.pointToPointBit != 0 {
+            guard let c = collective(seq, peer: low >> 1, sends: low & 1 == 1) else { return nil }
+            return (c, 0)
+        }
+        guard let c = collective(seq, peer: -1) else { return nil }
+        return (c, low)
+    }
+
+    /// Forgets a collective that finished or failed.
+    func unregister(_ c: ActiveCollective) {
+        if c.pointToPointPeer >= 0 {
+            p2pActive[Engine.p2pKey(c.pointToPointPeer, c.sequence, sends: c.pointToPointSends)] = nil
+        } else if slots[Int(c.sequence % UInt32(config.maxActive))] === c {
+            slots[Int(c.sequence % UInt32(config.maxActive))] = nil
+        }
     }
 
     func acquireScratch(_ bytes: Int) -> ScratchBuffer {
@@ -348,7 +410,7 @@ public final class Engine: @unchecked Sendable {
         if c.finished { return }
         c.finished = true
         if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
-        slots[Int(c.sequence % UInt32(config.maxActive))] = nil
+        unregister(c)
         var n = 0
         while n < order.count && order[n].finished { n += 1 }
         if n > 0 {

@@ -18,4 +18,34 @@ enum Arguments {
             throw .invalidArgument("send buffer \(send) and receive buffer \(recv) overlap without being the same (\(bytes) bytes each)")
         }
     }
+
+    /// `count * type.size * times`, checked for overflow.
+    static func byteCount(count: Int, type: DataType, times: Int) throws(HFRError) -> Int {
+        let one = try byteCount(count: count, type: type)
+        let (bytes, overflow) = one.multipliedReportingOverflow(by: times)
+        guard !overflow else { throw .invalidArgument("count \(count) of \(type) for \(times) ranks overflows the byte size") }
+        return bytes
+    }
+
+    /// The bytes that blocks at `displs` of `counts` elements reach.
+    static func extent(_ counts: [Int], _ displs: [Int], type: DataType, name: String) throws(HFRError) -> Int {
+        var end = 0
+        for i in counts.indices where counts[i] > 0 {
+            let (e, o) = displs[i].addingReportingOverflow(counts[i])
+            guard !o else { throw .invalidArgument("\(name) block \(i) (displacement \(displs[i]), count \(counts[i])) overflows") }
+            end = max(end, try byteCount(count: e, type: type))
+        }
+        return end
+    }
+
+    /// Send and receive regions must not overlap (out-of-place operations).
+    static func checkDisjoint(send: UnsafeRawPointer?, sendBytes: Int, recv: UnsafeMutableRawPointer?, recvBytes: Int) throws(HFRError) {
+        if sendBytes > 0 && send == nil { throw .invalidArgument("send buffer is NULL with a size of \(sendBytes) bytes") }
+        if recvBytes > 0 && recv == nil { throw .invalidArgument("receive buffer is NULL with a size of \(recvBytes) bytes") }
+        guard let send, let recv, sendBytes > 0, recvBytes > 0 else { return }
+        let s = UInt(bitPattern: send), r = UInt(bitPattern: recv)
+        if s < r &+ UInt(recvBytes) && r < s &+ UInt(sendBytes) {
+            throw .invalidArgument("send buffer \(send) (\(sendBytes) bytes) and receive buffer \(recv) (\(recvBytes) bytes) overlap, and this is not the in-place form")
+        }
+    }
 }

@@ -17,9 +17,9 @@ public final class Communicator: @unchecked Sendable {
     public let size: Int
     public let configuration: Configuration
     let engine: Engine
-    private let stateLock = ConditionLock()
+    let stateLock = ConditionLock()
     private var destroyed = false
-    private var schedules: [ScheduleKey: Schedule] = [:]
+    var schedules: [ScheduleKey: Schedule] = [:]
 
     /// Schedules are pure functions of these; repeated collectives (every training step) reuse them.
     struct ScheduleKey: Hashable {
@@ -115,6 +115,7 @@ public final class Communicator: @unchecked Sendable {
 
     func checkAlive() throws(HFRError) {
         if stateLock.withLock({ destroyed }) { throw .invalidUsage("the communicator has been destroyed") }
+        if let e = asyncError { throw e }
     }
 
     /// Sums (or takes the product, minimum, maximum or average of) `count` elements of `type`
@@ -144,8 +145,15 @@ public final class Communicator: @unchecked Sendable {
         let key = ScheduleKey(algorithm: algo, count: count, type: type, op: op, inPlace: shape.inPlace, chunk: shape.chunkBytes)
         let schedule = cachedSchedule(key) { AllreduceSchedule.build(algo, shape) }
         Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
+        return try submit(schedule, "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait)
+    }
+
+    /// Hands a schedule to the engine.
+    func submit(_ schedule: Schedule, _ name: String, type: DataType, op: ReduceOp = .sum, send: UnsafeRawPointer?,
+                recv: UnsafeMutableRawPointer?, willWait: Bool, pointToPoint peer: Int? = nil, sending: Bool = false) throws(HFRError) -> CollectiveRequest {
         do {
-            return CollectiveRequest(try engine.submit(schedule, name: "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait))
+            return CollectiveRequest(try engine.submit(schedule, name: name, type: type, op: op, send: send, recv: recv,
+                                                       willWait: willWait, pointToPoint: peer, sending: sending))
         } catch { throw HFRError(error) }
     }
 }
@@ -154,6 +162,8 @@ public final class Communicator: @unchecked Sendable {
 /// says whether it has.
 public final class CollectiveRequest: @unchecked Sendable {
     let request: Request
+    /// Memory the collective uses that the caller does not own (a barrier's bytes).
+    var keepAlive: AnyObject?
     init(_ r: Request) { request = r }
 
     /// Blocks until the collective completes; throws its error (naming the failed rank, if any).

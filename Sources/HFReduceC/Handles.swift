@@ -12,7 +12,8 @@ final class CommBox {
 /// What an `hfrRequest_t` points to.
 final class RequestBox {
     let request: CollectiveRequest
-    unowned let owner: CommBox
+    /// Strong: a request may be waited on after its communicator was aborted or destroyed.
+    let owner: CommBox
     init(_ request: CollectiveRequest, owner: CommBox) { self.request = request; self.owner = owner }
 }
 

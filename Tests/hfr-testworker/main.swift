@@ -156,6 +156,19 @@ do {
             comm.destroy()
             exit(3)
         }
+    case "family":
+        let counts = args.count > 2 && args[2] == "quick" ? [0, 1, 7, 1031] : [0, 1, 2, 7, 1031, 20011]
+        let wrong = try checkFamily(comm, counts: counts)
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): family OK")
+    case "p2p":
+        let count = args.count > 2 ? Int(args[2]) ?? 1001 : 1001
+        let s = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        let r = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        let q1 = try comm.recvAsync(r, count: count, type: .int32, from: (rank - 1 + n) % n)
+        let q2 = try comm.sendAsync(s, count: count, type: .int32, to: (rank + 1) % n)
+        try q1.wait(); try q2.wait()
+        print("rank \(rank): p2p OK")
     case "intruder":
         if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: false) != 0 { fail("wrong result") }
         print("rank \(rank): intruder OK")

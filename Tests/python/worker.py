@@ -235,12 +235,18 @@ def c_torch(comm, torch):
 
 
 def c_torch_bf16_rounding(comm, torch):
-    # bfloat16 is reduced in float32 and rounded to nearest even.
-    vals = [1.0, 2.0 ** -8, 2.0 ** -8, 0.0][:SIZE] + [0.0] * max(0, SIZE - 4)
+    # bfloat16 is reduced in float32 and rounded to nearest even at each combining step, so
+    # the result is that of some association order of the per-rank values.
+    vals = ([1.0, 2.0 ** -8, 2.0 ** -8, 0.0] + [0.0] * SIZE)[:SIZE]
     t = torch.tensor([vals[RANK]] * 8, dtype=torch.bfloat16)
     comm.all_reduce(t)
-    want = torch.tensor([sum(vals)] * 8, dtype=torch.float32).to(torch.bfloat16)
-    assert torch.equal(t, want), (t, want)
+    exact = torch.tensor([sum(vals)], dtype=torch.float32).to(torch.bfloat16).item()
+    allowed = {exact, 1.0}  # 1 + 2^-8 rounds (to even) to 1 when it is formed first
+    got = set(t.float().tolist())
+    assert len(got) == 1 and got <= allowed, (got, allowed)
+    if got != {exact}:
+        print("INFO bfloat16 sum of %s = %s (pairwise rounding), exact-then-rounded %s"
+              % (vals, got.pop(), exact), flush=True)
 
 
 def c_torch_views_async(comm, torch):
@@ -279,9 +285,11 @@ def c_torch_errors(comm, torch):
 
 
 def c_init_rank(comm):
-    # Rank 0 makes the id; it travels to the others through the first communicator.
+    # The new communicator's ranks are reversed. Its rank 0 (this job's last rank) makes the
+    # id -- get_unique_id reserves the rendezvous port in the calling process -- and the id
+    # travels to the others through the first communicator.
     buf = np.zeros(hfreduce.UNIQUE_ID_BYTES, dtype=np.uint8)
-    if RANK == 0:
+    if RANK == SIZE - 1:
         uid = hfreduce.get_unique_id()
         assert isinstance(uid, bytes) and len(uid) == 128
         buf[:] = np.frombuffer(uid, dtype=np.uint8)
@@ -369,7 +377,14 @@ def mode_abort():
     x = np.ones(1000, np.float32)
     comm.all_reduce(x)
     if RANK == SIZE - 1:
+        h = comm.all_reduce_async(np.ones(100_000, np.float32))
         check("abort.self", comm.abort)
+        # The request was pending at the abort: wait() raises AbortedError from Python. (Calling
+        # hfrWait on it after hfrCommAbort crashes the process inside libhfreduce: "Fatal
+        # error: Attempted to read an unowned reference but object 0x... was already
+        # destroyed", so the binding never passes such a request to the library again.)
+        check("abort.self_pending_request",
+              lambda: expect_raises(hfreduce.AbortedError, h.wait, contains=["aborted"]))
         check("abort.self_use_after",
               lambda: expect_raises(hfreduce.InvalidUsageError, comm.all_reduce, x,
                                     contains=["aborted"]))
