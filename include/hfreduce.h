@@ -138,6 +138,67 @@ hfrResult_t hfrTest(hfrRequest_t request, int* done);
  * hfrWait on the same request returns hfrInvalidArgument. */
 hfrResult_t hfrWait(hfrRequest_t request);
 
+/* ---- The rest of the collective family. Each has an ...Async twin that returns at once with
+ * a request (see hfrAllReduceAsync). ---- */
+
+/* Copies `count` elements from `root`'s sendbuff into every rank's recvbuff. Only the root
+ * reads sendbuff (the others may pass NULL). In place when the root's sendbuff == recvbuff. */
+hfrResult_t hfrBroadcast(const void* sendbuff, void* recvbuff, size_t count, hfrDataType_t datatype, int root, hfrComm_t comm);
+hfrResult_t hfrBroadcastAsync(const void* sendbuff, void* recvbuff, size_t count, hfrDataType_t datatype, int root,
+                              hfrComm_t comm, hfrRequest_t* request);
+
+/* Reduces `count` elements of every rank's sendbuff with `op` into `root`'s recvbuff. Only the
+ * root writes recvbuff (the others may pass NULL). */
+hfrResult_t hfrReduce(const void* sendbuff, void* recvbuff, size_t count, hfrDataType_t datatype, hfrRedOp_t op, int root,
+                      hfrComm_t comm);
+hfrResult_t hfrReduceAsync(const void* sendbuff, void* recvbuff, size_t count, hfrDataType_t datatype, hfrRedOp_t op, int root,
+                           hfrComm_t comm, hfrRequest_t* request);
+
+/* Every rank contributes `sendcount` elements. recvbuff receives all ranks' blocks in rank order
+ * (nranks * sendcount elements). In place when sendbuff == recvbuff + rank * sendcount elements. */
+hfrResult_t hfrAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, hfrDataType_t datatype, hfrComm_t comm);
+hfrResult_t hfrAllGatherAsync(const void* sendbuff, void* recvbuff, size_t sendcount, hfrDataType_t datatype, hfrComm_t comm,
+                              hfrRequest_t* request);
+
+/* sendbuff holds nranks blocks of `recvcount` elements. Rank r receives in recvbuff the
+ * reduction of every rank's block r. In place when recvbuff == sendbuff + rank * recvcount
+ * elements. */
+hfrResult_t hfrReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, hfrDataType_t datatype, hfrRedOp_t op,
+                             hfrComm_t comm);
+hfrResult_t hfrReduceScatterAsync(const void* sendbuff, void* recvbuff, size_t recvcount, hfrDataType_t datatype, hfrRedOp_t op,
+                                  hfrComm_t comm, hfrRequest_t* request);
+
+/* Sends block p of sendbuff (countPerPeer elements) to rank p, and receives rank p's block into
+ * block p of recvbuff. All peers are in flight at once. In place when sendbuff == recvbuff. */
+hfrResult_t hfrAllToAll(const void* sendbuff, void* recvbuff, size_t countPerPeer, hfrDataType_t datatype, hfrComm_t comm);
+hfrResult_t hfrAllToAllAsync(const void* sendbuff, void* recvbuff, size_t countPerPeer, hfrDataType_t datatype, hfrComm_t comm,
+                             hfrRequest_t* request);
+
+/* All-to-all with per-peer counts and displacements, in elements; zero counts are allowed.
+ * sendcounts[p] elements at sdispls[p] go to rank p. recvcounts[p] elements from rank p land at
+ * rdispls[p]. Each array has nranks entries. A count that disagrees with the peer's gives
+ * hfrInvalidUsage. Out of place only. */
+hfrResult_t hfrAllToAllv(const void* sendbuff, const size_t* sendcounts, const size_t* sdispls,
+                         void* recvbuff, const size_t* recvcounts, const size_t* rdispls, hfrDataType_t datatype, hfrComm_t comm);
+hfrResult_t hfrAllToAllvAsync(const void* sendbuff, const size_t* sendcounts, const size_t* sdispls,
+                              void* recvbuff, const size_t* recvcounts, const size_t* rdispls, hfrDataType_t datatype,
+                              hfrComm_t comm, hfrRequest_t* request);
+
+/* Returns once every rank has entered the barrier. */
+hfrResult_t hfrBarrier(hfrComm_t comm);
+hfrResult_t hfrBarrierAsync(hfrComm_t comm, hfrRequest_t* request);
+
+/* Sends `count` elements to `peer`, which calls hfrRecv with the same count and type. Sends
+ * from one rank to another match that rank's receives in the order both were issued. Neither
+ * call takes part in the collective order, so other ranks need not call anything. */
+hfrResult_t hfrSend(const void* sendbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm);
+hfrResult_t hfrSendAsync(const void* sendbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm,
+                         hfrRequest_t* request);
+
+/* Receives `count` elements from `peer` into recvbuff. */
+hfrResult_t hfrRecv(void* recvbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm);
+hfrResult_t hfrRecvAsync(void* recvbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm, hfrRequest_t* request);
+
 #ifdef __cplusplus
 }
 #endif

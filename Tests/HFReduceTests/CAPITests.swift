@@ -69,6 +69,16 @@ final class CAPITests: XCTestCase {
         }
     }
 
+    /// Every collective of the family through the C API, and its bad arguments.
+    func testCollectiveFamilyFromC() throws {
+        let exe = try compile("Tests/c/family_check.c", "family_check")
+        for n in [1, 2, 3, 5] {
+            let r = try run(exe, ranks: n)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertEqual(r.output.components(separatedBy: "family_check OK").count - 1, n, r.output)
+        }
+    }
+
     /// libhfreduce.so exports the functions of the header and nothing else, and needs no Swift runtime.
     func testLibraryExportsExactlyTheHeader() throws {
         let lib = "\(prefix!)/lib/libhfreduce.so"
