@@ -43,6 +43,16 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(3, ["two-comms"])
     }
 
+    /// Broadcast, reduce, allgather, reduce-scatter, all-to-all(v), barrier, send/recv: every type,
+    /// awkward counts, roots other than 0, in place and out of place, blocking and asynchronous
+    /// collectives of different kinds interleaved.
+    func testCollectiveFamily() throws {
+        for n in [1, 2, 3, 4, 5, 8] { try expectSuccess(n, ["family", "quick"]) }
+        try expectSuccess(3, ["family"])
+        try expectSuccess(4, ["family", "quick"], env: ["HFR_EAGER_MAX": "0", "HFR_SPIN": "0"])
+    }
+
+    /// Bad arguments give typed errors naming the argument.
     func testBadArgumentsGiveTypedErrors() throws {
         try expectSuccess(3, ["errors"])
     }

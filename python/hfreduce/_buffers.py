@@ -18,6 +18,11 @@ DTYPE_NAMES = {
 OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "avg": 4}
 OP_NAMES = {v: k for k, v in OPS.items()}
 
+ITEMSIZE = {
+    INT8: 1, UINT8: 1, INT32: 4, UINT32: 4, INT64: 8, UINT64: 8, FLOAT16: 2, FLOAT32: 4,
+    FLOAT64: 8, BFLOAT16: 2,
+}
+
 _NUMPY_KINDS = {
     ("i", 1): INT8, ("u", 1): UINT8, ("i", 4): INT32, ("u", 4): UINT32,
     ("i", 8): INT64, ("u", 8): UINT64, ("f", 2): FLOAT16, ("f", 4): FLOAT32,
@@ -58,22 +63,37 @@ def _is_numpy_array(x):
     return np is not None and isinstance(x, np.ndarray)
 
 
-def describe(x, name="x"):
-    """(address, element count, hfrDataType_t) of x, for an in-place collective.
+def describe(x, name="x", write=True, c_order=False):
+    """(address, element count, hfrDataType_t) of x.
+
+    write: the library writes x (else a read-only numpy array, or a torch leaf that requires
+    grad, is accepted). c_order: x's elements are taken as blocks in row-major order, so a numpy
+    array that is only Fortran-contiguous is refused.
 
     Raises InvalidArgumentError naming the problem: not a numpy array or torch tensor, a
     non-contiguous, read-only, non-CPU or wrong-dtype buffer.
     """
     if _is_torch_tensor(x):
-        return _describe_torch(x, name)
+        return _describe_torch(x, name, write)
     if _is_numpy_array(x):
-        return _describe_numpy(x, name)
+        return _describe_numpy(x, name, write, c_order)
     raise InvalidArgumentError(
-        "%s is a %s.%s; all_reduce takes a numpy.ndarray or a CPU torch.Tensor"
+        "%s is a %s.%s; HFReduce takes a numpy.ndarray or a CPU torch.Tensor"
         % (name, type(x).__module__, type(x).__qualname__))
 
 
-def _describe_numpy(x, name):
+def is_buffer(x):
+    return _is_torch_tensor(x) or _is_numpy_array(x)
+
+
+def empty_like(x, shape):
+    """A new, C-contiguous buffer of x's kind (numpy or CPU torch) and dtype."""
+    if _is_torch_tensor(x):
+        return sys.modules["torch"].empty(tuple(shape), dtype=x.dtype)
+    return sys.modules["numpy"].empty(tuple(shape), dtype=x.dtype)
+
+
+def _describe_numpy(x, name, write=True, c_order=False):
     dt = x.dtype
     code = _NUMPY_KINDS.get((dt.kind, dt.itemsize))
     if code is None or dt.fields is not None or dt.subdtype is not None:
@@ -89,16 +109,20 @@ def _describe_numpy(x, name):
         raise InvalidArgumentError(
             "%s is not contiguous (shape %s, strides %s); use numpy.ascontiguousarray(%s) "
             "and copy the result back" % (name, x.shape, x.strides, name))
-    if not x.flags.writeable:
+    if c_order and not x.flags.c_contiguous:
         raise InvalidArgumentError(
-            "%s is read-only (flags.writeable is False); all_reduce works in place and needs a "
+            "%s is Fortran-ordered (shape %s); this collective splits it into blocks in C "
+            "order: use numpy.ascontiguousarray(%s)" % (name, x.shape, name))
+    if write and not x.flags.writeable:
+        raise InvalidArgumentError(
+            "%s is read-only (flags.writeable is False); the collective writes it and needs a "
             "writable array" % name)
     if not x.flags.aligned:
         raise InvalidArgumentError("%s is not aligned to its dtype (%s)" % (name, dt))
     return x.ctypes.data, int(x.size), code
 
 
-def _describe_torch(x, name):
+def _describe_torch(x, name, write=True):
     code = _TORCH_NAMES.get(str(x.dtype))
     if code is None:
         raise InvalidArgumentError(
@@ -115,7 +139,7 @@ def _describe_torch(x, name):
         raise InvalidArgumentError(
             "%s is not contiguous (shape %s, stride %s); use %s.contiguous() and copy the "
             "result back" % (name, tuple(x.shape), x.stride(), name))
-    if x.requires_grad and x.is_leaf:
+    if write and x.requires_grad and x.is_leaf:
         # Writing behind autograd's back into a leaf that requires grad is what
         # torch forbids for in-place ops too; detach() it first (e.g. p.data or p.detach()).
         raise InvalidArgumentError(

@@ -85,6 +85,23 @@ def _declare(lib):
        ctypes.c_int, ctypes.c_int, hfrComm_t)
     fn("hfrAllReduceAsync", hfrResult_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
        ctypes.c_int, ctypes.c_int, hfrComm_t, P(hfrRequest_t))
+    # The rest of the collective family; each Async twin takes an hfrRequest_t* last.
+    V, N, I, C = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, hfrComm_t
+    NP = P(ctypes.c_size_t)
+    family = {
+        "hfrBroadcast": (V, V, N, I, I, C),                # send, recv, count, type, root
+        "hfrReduce": (V, V, N, I, I, I, C),                # send, recv, count, type, op, root
+        "hfrAllGather": (V, V, N, I, C),                   # send, recv, sendcount, type
+        "hfrReduceScatter": (V, V, N, I, I, C),            # send, recv, recvcount, type, op
+        "hfrAllToAll": (V, V, N, I, C),                    # send, recv, countPerPeer, type
+        "hfrAllToAllv": (V, NP, NP, V, NP, NP, I, C),      # send, counts, displs, recv, ...
+        "hfrBarrier": (C,),
+        "hfrSend": (V, N, I, I, C),                        # send, count, type, peer
+        "hfrRecv": (V, N, I, I, C),                        # recv, count, type, peer
+    }
+    for name, args in family.items():
+        fn(name, hfrResult_t, *args)
+        fn(name + "Async", hfrResult_t, *(args + (P(hfrRequest_t),)))
     fn("hfrTest", hfrResult_t, hfrRequest_t, P(ctypes.c_int))
     fn("hfrWait", hfrResult_t, hfrRequest_t)
     return lib
