@@ -1,7 +1,7 @@
 import Glibc
 import HFReduce
 
-/// The measurement loops of both output formats, on one communicator.
+/// The measurement loops of both output formats, on one communicator, for one operation.
 ///
 /// Every rank runs exactly the same sequence of collectives (the data calls plus a few small
 /// agreement calls: a 1-element barrier before each timed loop, a float64 `max` of the per-rank
@@ -19,6 +19,11 @@ final class Benchmark {
     let corrupt: Bool
     let type: DataType
     let op: ReduceOp
+    let operation: Operation
+    /// Check data of the reductions: the peers contract's for allreduce with --peers-format.
+    let pattern: CheckPattern
+    /// Check data of the data movers: alltoall tags blocks by (source, destination).
+    let blocks: BlockValues
 
     init(comm: Communicator, options: Options, report: Report, send: AlignedBuffer, recv: AlignedBuffer,
          scratch: AlignedBuffer) {
@@ -31,6 +36,11 @@ final class Benchmark {
         self.scratch = scratch
         self.type = options.type
         self.op = options.op
+        self.operation = options.operation
+        self.pattern = CheckValues.pattern(type: options.type, op: options.op, rank: comm.rank, ranks: comm.size,
+                                           peers: options.format == .peers)
+        self.blocks = BlockValues(type: options.type,
+                                  tags: options.operation == .alltoall ? comm.size * comm.size : comm.size)
         self.corrupt = getenv("HFR_CORRUPT").map { atoi($0) != 0 } ?? false
     }
 
@@ -47,12 +57,20 @@ final class Benchmark {
         return out
     }
 
-    // MARK: - Calls
-
-    @inline(__always)
-    func allReduce(_ s: UnsafeRawPointer, _ r: UnsafeMutableRawPointer, _ count: Int) throws {
-        try comm.allReduce(send: s, recv: r, count: count, type: type, op: op, algorithm: algorithm)
+    /// The workload of one nominal size (`-b`..`-e`) on the benchmark's buffers.
+    func workload(bytes: Int) -> Workload {
+        Workload(operation: operation, comm: comm, type: type, op: op, root: options.root, algorithm: algorithm,
+                 blockCount: operation.blockCount(bytes: bytes, type: type, ranks: comm.size),
+                 send: send.pointer, recv: recv.pointer, pattern: pattern, blocks: blocks)
     }
+
+    /// The comment printed for a size below one element (per rank, for blocked operations).
+    func skipped() {
+        let per = operation.isBlocked ? " per rank" : ""
+        report.comment("skipped a size below one \(type) element\(per) (\(type.size) B)")
+    }
+
+    // MARK: - Agreement calls
 
     /// A 1-element allreduce that every rank must reach before any leaves it.
     func barrier() throws {
@@ -78,81 +96,56 @@ final class Benchmark {
     }
 
     /// `iters` back-to-back calls after a barrier: the mean time per call on this rank, in seconds.
-    func timed(_ s: UnsafeRawPointer, _ r: UnsafeMutableRawPointer, count: Int, iters: Int) throws -> Double {
+    func timed(_ w: Workload, inPlace: Bool, iters: Int) throws -> Double {
         try barrier()
         let t0 = now()
-        for _ in 0..<iters {
-            try comm.allReduce(send: s, recv: r, count: count, type: type, op: op, algorithm: algorithm)
-        }
+        for _ in 0..<iters { try w.call(inPlace: inPlace) }
         return (now() - t0) / Double(iters)
     }
 
-    /// Fills the receive buffer with the poison: NaN bytes for floating point, 0x5A for integers.
-    func poison(count: Int) {
-        memset(recv.pointer, type.isFloatingPoint ? 0xFF : 0x5A, count * type.size)
-    }
-
-    /// Self-test of the checker (HFR_CORRUPT=1): flips the low bit of the middle element on the last rank.
-    func maybeCorrupt(count: Int) {
-        guard corrupt, comm.rank == comm.size - 1, count > 0 else { return }
-        let p = recv.pointer.assumingMemoryBound(to: UInt8.self)
-        p[(count / 2) * type.size] ^= 1
-    }
-
-    /// One checked call: out-of-place into the poisoned receive buffer, or in-place on freshly
-    /// filled data. Returns this rank's number of wrong elements.
-    func checkedCall(count: Int, inPlace: Bool, pattern: CheckPattern, first: Bool) throws -> Int {
-        if inPlace {
-            fillPattern(recv.pointer, count: count, size: type.size, pattern: pattern.fill)
-            try allReduce(recv.pointer, recv.pointer, count)
-        } else {
-            poison(count: count)
-            try allReduce(send.pointer, recv.pointer, count)
-        }
-        if first { maybeCorrupt(count: count) }
-        return countWrong(recv.pointer, count: count, size: type.size, pattern: pattern.expected)
+    /// Self-test of the checker (HFR_CORRUPT=1): perturbs one output element on the last rank.
+    func maybeCorrupt(_ w: Workload, inPlace: Bool) {
+        guard corrupt, comm.rank == comm.size - 1 else { return }
+        w.corrupt(inPlace: inPlace)
     }
 
     // MARK: - nccl-tests format
 
-    /// nccl-tests' all_reduce_perf: per size, out-of-place then in-place; `-w` warm-ups and `-n`
-    /// timed calls each, results checked before and after the timed loop with `-c 1`.
+    /// nccl-tests' `*_perf`: per size, out-of-place then in-place; `-w` warm-ups and `-n` timed
+    /// calls each. With `-c 1` a checked call on poisoned output precedes the loop, and the
+    /// result is checked again after it: out-of-place the last timed call's output (poisoned
+    /// before the timed loop), in-place a fresh call on fresh data.
     func runNcclTests(algorithmName: String) throws {
         let o = options
-        let pattern = CheckValues.pattern(type: type, op: op, rank: comm.rank, ranks: comm.size, peers: false)
-        let maxCount = o.maxBytes / type.size
-        fillPattern(send.pointer, count: maxCount, size: type.size, pattern: pattern.fill)
         report.ncclHeader(o, ranks: comm.size, algorithm: algorithmName)
 
         for bytes in Self.sizes(o) {
-            let count = bytes / type.size
-            guard count > 0 else {
-                report.comment("skipped a size below one \(type) element (\(type.size) B)")
-                continue
-            }
+            let w = workload(bytes: bytes)
+            guard w.blockCount > 0 else { skipped(); continue }
             var seconds = [0.0, 0.0]
             var wrong = [0, 0]
-
-            // Out-of-place: the send buffer keeps the check data; the last timed result is checked.
-            if o.check { wrong[0] += try checkedCall(count: count, inPlace: false, pattern: pattern, first: true) }
-            for _ in 0..<o.warmup { try allReduce(send.pointer, recv.pointer, count) }
-            seconds[0] = try timed(send.pointer, recv.pointer, count: count, iters: o.iters)
-            if o.check { wrong[0] += countWrong(recv.pointer, count: count, size: type.size, pattern: pattern.expected) }
-
-            // In-place: check on fresh data, time on data the reduction keeps finite, check again.
-            if o.check { wrong[1] += try checkedCall(count: count, inPlace: true, pattern: pattern, first: true) }
-            if let steady = CheckValues.steadyInPlaceValue(type: type, op: op) {
-                fillValue(recv.pointer, count: count, size: type.size, value: steady)
-            } else {
-                fillPattern(recv.pointer, count: count, size: type.size, pattern: pattern.fill)
+            for (k, inPlace) in [false, true].enumerated() {
+                if o.check {
+                    w.prepareCheck(inPlace: inPlace)
+                    try w.call(inPlace: inPlace)
+                    maybeCorrupt(w, inPlace: inPlace)
+                    wrong[k] += w.wrong(inPlace: inPlace)
+                }
+                w.prepareTiming(inPlace: inPlace)
+                for _ in 0..<o.warmup { try w.call(inPlace: inPlace) }
+                if o.check && !inPlace { w.poisonOutput(inPlace: false) }
+                seconds[k] = try timed(w, inPlace: inPlace, iters: o.iters)
+                if o.check {
+                    if inPlace {
+                        w.prepareCheck(inPlace: true)
+                        try w.call(inPlace: true)
+                    }
+                    wrong[k] += w.wrong(inPlace: inPlace)
+                }
             }
-            for _ in 0..<o.warmup { try allReduce(recv.pointer, recv.pointer, count) }
-            seconds[1] = try timed(recv.pointer, recv.pointer, count: count, iters: o.iters)
-            if o.check { wrong[1] += try checkedCall(count: count, inPlace: true, pattern: pattern, first: false) }
-
             let agreed = try agreeMax(seconds)
             let totalWrong: [Int?] = o.check ? try agreeSum(wrong).map { $0 } : [nil, nil]
-            report.ncclRow(bytes: bytes, count: count, type: type, op: op, ranks: comm.size,
+            report.ncclRow(bytes: w.reportedBytes, count: w.reportedCount, ranks: comm.size,
                            outOfPlace: Measurement(seconds: agreed[0], wrong: totalWrong[0]),
                            inPlace: Measurement(seconds: agreed[1], wrong: totalWrong[1]))
         }
@@ -161,67 +154,58 @@ final class Benchmark {
 
     // MARK: - peers format
 
-    /// The method of ../shared/peers/mpi_allreduce.c: a checked first call (its time bounds the
-    /// warm-up count), warm-ups that estimate the time per call, `iters` chosen so a repetition
-    /// lasts `--min-time`, `-r` repetitions (each the max over ranks of the mean per call), the
-    /// median reported, and a second check.
+    /// The method of ../shared/peers/mpi_allreduce.c and mpi_alltoall.c: a checked first call on
+    /// poisoned output (its time bounds the warm-up count), warm-ups that estimate the time per
+    /// call, `iters` chosen so a repetition lasts `--min-time`, `-r` repetitions (each the max
+    /// over ranks of the mean per call) on re-poisoned output, the median reported, and a second
+    /// check of the last timed call's output (in place: of a fresh call).
     func runPeers(algorithmName: String) throws {
         let o = options
-        let pattern = CheckValues.pattern(type: type, op: op, rank: comm.rank, ranks: comm.size, peers: true)
-        let maxCount = o.maxBytes / type.size
-        fillPattern(send.pointer, count: maxCount, size: type.size, pattern: pattern.fill)
+        let inPlace = o.inPlace
         report.peersHeader(o, ranks: comm.size, algorithm: algorithmName, host: hostName(),
                            placement: try placement())
-        let src = o.inPlace ? UnsafeRawPointer(recv.pointer) : UnsafeRawPointer(send.pointer)
 
         for bytes in Self.sizes(o) {
-            let count = bytes / type.size
-            guard count > 0 else {
-                report.comment("skipped a size below one \(type) element (\(type.size) B)")
-                continue
-            }
+            let w = workload(bytes: bytes)
+            guard w.blockCount > 0 else { skipped(); continue }
             var wrong = 0
 
             // 1. The first (cold) call, checked.
-            poison(count: count)
+            w.prepareCheck(inPlace: inPlace)
             try barrier()
             var t0 = now()
-            if o.inPlace {
-                memcpy(recv.pointer, send.pointer, count * type.size)
-                try allReduce(recv.pointer, recv.pointer, count)
-            } else {
-                try allReduce(send.pointer, recv.pointer, count)
-            }
+            try w.call(inPlace: inPlace)
             let first = try agreeMax([now() - t0])[0]
-            maybeCorrupt(count: count)
-            if o.check { wrong += countWrong(recv.pointer, count: count, size: type.size, pattern: pattern.expected) }
+            maybeCorrupt(w, inPlace: inPlace)
+            if o.check { wrong += w.wrong(inPlace: inPlace) }
 
             // 2. Warm-up: at most -w calls, fewer when one call is slow; estimates the time per call.
             let warmups = max(1, min(o.warmup, Int((o.minTime / Swift.max(first, 1e-9)).rounded(.up))))
             try barrier()
             t0 = now()
-            for _ in 0..<warmups { try allReduce(src, recv.pointer, count) }
+            for _ in 0..<warmups { try w.call(inPlace: inPlace) }
             let estimate = try agreeMax([(now() - t0) / Double(warmups)])[0]
             let wanted = (o.minTime / Swift.max(estimate, 1e-9)).rounded(.up)
             let iters = wanted >= Double(o.maxIters) ? o.maxIters : Swift.max(o.iters, Int(wanted))
 
-            // 3. Timed repetitions.
+            // 3. Timed repetitions, on re-poisoned output out of place.
+            if !inPlace { w.poisonOutput(inPlace: false) }
             var times: [Double] = []
             for _ in 0..<o.reps {
-                let t = try timed(src, recv.pointer, count: count, iters: iters)
+                let t = try timed(w, inPlace: inPlace, iters: iters)
                 times.append(try agreeMax([t])[0])
             }
 
             // 4. Second check: the last timed result, or a fresh in-place call.
-            if o.inPlace {
-                memcpy(recv.pointer, send.pointer, count * type.size)
-                try allReduce(recv.pointer, recv.pointer, count)
+            if inPlace {
+                w.prepareCheck(inPlace: true)
+                try w.call(inPlace: true)
             }
-            if o.check { wrong += countWrong(recv.pointer, count: count, size: type.size, pattern: pattern.expected) }
+            if o.check { wrong += w.wrong(inPlace: inPlace) }
             wrong = try agreeSum([wrong])[0]
 
-            report.peersRow(bytes: bytes, count: count, ranks: comm.size, times: times.sorted(), iters: iters,
-                            wrong: wrong)
+            report.peersRow(bytes: w.reportedBytes, count: w.blockCount, factor: operation.busFactor(comm.size),
+                            times: times.sorted(), iters: iters, wrong: wrong)
         }
         report.peersFooter(label: o.label)
     }
