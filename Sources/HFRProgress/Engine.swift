@@ -236,6 +236,7 @@ public final class Engine: @unchecked Sendable {
             if more { parking.broadcast() }
         }
         while !request.test() {
+            if stopSeen { return request.test() }  // torn down: nothing left to drive
             if turn() != nil {
                 // Stopping: the progress thread tears down.
                 wake.signal()

@@ -10,8 +10,8 @@ public final class Request: @unchecked Sendable {
     var error: CollectiveError?
     let timeoutNanoseconds: UInt64
 
-    /// The engine, so that a blocking wait can drive it (unowned: the engine outlives its requests' use).
-    unowned(unsafe) var engine: Engine?
+    /// The engine, so that a blocking wait can drive it; a request keeps its engine alive.
+    var engine: Engine?
 
     init(sequence: UInt32, name: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
         self.sequence = sequence; self.name = name; self.completion = completion
