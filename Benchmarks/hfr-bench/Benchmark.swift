@@ -111,8 +111,8 @@ final class Benchmark {
 
     // MARK: - nccl-tests format
 
-    /// nccl-tests' `*_perf`: per size, out-of-place then in-place; `-w` warm-ups and `-n` timed
-    /// calls each. With `-c 1` a checked call on poisoned output precedes the loop, and the
+    /// nccl-tests' `*_perf`: per size, out-of-place then in-place (not for sendrecv, see
+    /// `Operation.hasInPlace`); `-w` warm-ups and `-n` timed calls each. With `-c 1` a checked call on poisoned output precedes the loop, and the
     /// result is checked again after it: out-of-place the last timed call's output (poisoned
     /// before the timed loop), in-place a fresh call on fresh data.
     func runNcclTests(algorithmName: String) throws {
@@ -124,7 +124,7 @@ final class Benchmark {
             guard w.blockCount > 0 else { skipped(); continue }
             var seconds = [0.0, 0.0]
             var wrong = [0, 0]
-            for (k, inPlace) in [false, true].enumerated() {
+            for (k, inPlace) in [false, true].enumerated() where !inPlace || operation.hasInPlace {
                 if o.check {
                     w.prepareCheck(inPlace: inPlace)
                     try w.call(inPlace: inPlace)
@@ -147,7 +147,7 @@ final class Benchmark {
             let totalWrong: [Int?] = o.check ? try agreeSum(wrong).map { $0 } : [nil, nil]
             report.ncclRow(bytes: w.reportedBytes, count: w.reportedCount, ranks: comm.size,
                            outOfPlace: Measurement(seconds: agreed[0], wrong: totalWrong[0]),
-                           inPlace: Measurement(seconds: agreed[1], wrong: totalWrong[1]))
+                           inPlace: operation.hasInPlace ? Measurement(seconds: agreed[1], wrong: totalWrong[1]) : nil)
         }
         report.ncclFooter()
     }

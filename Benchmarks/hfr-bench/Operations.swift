@@ -37,6 +37,13 @@ enum Operation: String, CaseIterable {
     /// Whether `-o` applies (the `redop` column prints `none` otherwise).
     var reduces: Bool { self == .allreduce || self == .reduce || self == .reducescatter }
 
+    /// Whether there is an in-place form. sendrecv has none: nccl-tests' in-place sendrecv sends
+    /// from and receives into one buffer at once, two requests in flight on the same memory,
+    /// whose result depends on which one the transport serves first (HFReduce typically
+    /// receives before it reads the outgoing data, so a rank forwards its left neighbour's
+    /// message). Its in-place columns print N/A.
+    var hasInPlace: Bool { self != .sendrecv }
+
     /// Whether the reported buffer holds one block per rank (`size` = n * block bytes).
     var isBlocked: Bool { self == .allgather || self == .reducescatter || self == .alltoall }
 

@@ -11,6 +11,10 @@ enum OutputFormat {
 
 /// Command-line options of `hfr-bench`, after validation.
 struct Options {
+    /// The collective (first positional argument, default allreduce).
+    var operation: Operation = .allreduce
+    /// Root of broadcast and reduce (`-r`, `--root`; with `--peers-format` use `--root`).
+    var root = 0
     /// Smallest message in bytes (`-b`).
     var minBytes = 8
     /// Largest message in bytes (`-e`).
@@ -23,11 +27,11 @@ struct Options {
     var warmup = 5
     /// Element type (`-d`).
     var type: DataType = .float32
-    /// Reduction (`-o`).
+    /// Reduction (`-o`) of allreduce, reduce and reducescatter.
     var op: ReduceOp = .sum
     /// Whether results are checked (`-c`).
     var check = true
-    /// Algorithm name (`-a tree|ring`), or nil for the library's choice.
+    /// Allreduce algorithm name (`-a tree|ring|...`), or nil for the library's choice.
     var algorithm: String?
     /// CSV output file written by rank 0 (`--csv`).
     var csvPath: String?
@@ -37,7 +41,7 @@ struct Options {
     var minTime = 0.2
     /// Peers format: maximum iterations per repetition (`--max-iters`, `-m`).
     var maxIters = 10_000
-    /// Peers format: timed repetitions, the median is reported (`--reps`, `-r`).
+    /// Peers format: timed repetitions, the median is reported (`--reps`; `-r` in this format).
     var reps = 3
     /// Peers format: in-place instead of out-of-place (`--inplace`, `-i`).
     var inPlace = false
@@ -58,11 +62,19 @@ struct UsageError: Error {
 
 /// The `-h` text.
 let usageText = """
-usage: hfr-bench [allreduce] [options]      (run under a launcher: hfrun -n N hfr-bench ...)
+usage: hfr-bench [OPERATION] [options]     (run under a launcher: hfrun -n N hfr-bench ...)
 
-Measures allreduce like nccl-tests' all_reduce_perf: for each size from -b to -e (times -f),
+OPERATION: allreduce (default), broadcast, reduce, allgather, reducescatter, alltoall, sendrecv
+(also all_reduce, all_gather, reduce_scatter, all_to_all, send_recv).
+
+Measures the operation like nccl-tests' *_perf: for each size from -b to -e (times -f),
 out-of-place then in-place, -w warm-up calls and -n timed calls; the time is the mean per call,
-the maximum over ranks. algbw = size/time, busbw = algbw * 2(n-1)/n (GB/s, 1 GB = 1e9 B).
+the maximum over ranks. algbw = size/time (GB/s, 1 GB = 1e9 B), busbw = algbw * factor:
+  allreduce 2(n-1)/n; allgather, reducescatter, alltoall (n-1)/n; broadcast, reduce, sendrecv 1.
+size is nccl-tests' size: for allgather, reducescatter and alltoall the whole n-block buffer
+(count = its elements, n per-rank blocks of size/n); otherwise the message. sendrecv: every
+rank sends to rank+1 and receives from rank-1 (no in-place form: N/A). In place uses nccl-tests' offsets (allgather
+sends from block rank of the output, reducescatter writes block rank of the input).
 
 options:
   -b, --minbytes N       smallest size in bytes; K, M, G suffixes are powers of 1024 (default 8)
@@ -72,21 +84,26 @@ options:
   -w, --warmup_iters N   warm-up iterations per size (default 5)
   -d, --datatype T       int8 uint8 int32 uint32 int64 uint64 half float16 bfloat16 float double
                          (default float)
-  -o, --op OP            sum prod max min avg (default sum)
+  -o, --op OP            sum prod max min avg, for allreduce, reduce, reducescatter (default sum)
+  -r, --root R           root of broadcast and reduce (default 0; the root column, -1 if rootless)
   -c, --check 0|1        check every element of the result, before and after the timed loop
                          (default 1)
-  -a, --algorithm A      tree, ring, doubling or halving (default: the library's choice, HFR_ALGO)
+  -a, --algorithm A      allreduce: tree, ring, doubling or halving (default: the library's
+                         choice, HFR_ALGO)
       --csv FILE         rank 0 also writes the rows to FILE as CSV, with a header line
   -h, --help             show this help
 
-peers format (--peers-format): the ../shared/peers contract instead, one block per run:
-  `# hfr-allreduce peer=LABEL nranks=N dtype=... op=... inplace=0|1` and rows
-  `size count time(us) algbw busbw min(us) max(us) iters #wrong` (median of -r repetitions,
-  each >= --min-time seconds), for ../shared/peers/table.py. Also accepts mpi_allreduce's flags:
+peers format (--peers-format, allreduce and alltoall): the ../shared/peers contract instead,
+  one block per run: `# hfr-allreduce peer=LABEL nranks=N dtype=... op=... inplace=0|1` (alltoall:
+  `# hfr-alltoall ... op=alltoall inplace=0 count=per-peer size=count*N*4 busbw=algbw*(N-1)/N`)
+  and rows `size count time(us) algbw busbw min(us) max(us) iters #wrong` (median of -r
+  repetitions, each >= --min-time seconds; alltoall's count is per peer), for
+  ../shared/peers/table.py. Also accepts mpi_allreduce's and mpi_alltoall's flags:
   -t, --min-time S       seconds per timed repetition (default 0.2)
   -n N                   minimum iterations per repetition (default 1 in this format)
   -m, --max-iters N      maximum iterations per repetition (default 10000)
-  -r, --reps N           repetitions, the median is reported (default 3)
+  -r, --reps N           repetitions, the median is reported (default 3); -r means --reps
+                         in this format (mpi_allreduce's flag)
   -i, --inplace          time in-place calls (default out-of-place)
   -l, --label LABEL      the peer= label (default hfreduce)
 
@@ -118,6 +135,8 @@ func parseCommandLine(_ args: [String]) -> Result<Command, UsageError> {
     var sawIters = false, sawMinBytes = false, sawMaxBytes = false, sawFactor = false
     var i = 0
     var operationSeen = false
+    /// `-r`: the root, or the repetitions with --peers-format (known only after all flags).
+    var rFlag: (text: String, value: Int)?
 
     func fail(_ message: String) -> Result<Command, UsageError> { .failure(UsageError(message: message)) }
 
@@ -207,7 +226,15 @@ func parseCommandLine(_ args: [String]) -> Result<Command, UsageError> {
             guard let v = value() else { return missing() }
             guard let n = integer(v, atLeast: 1) else { return bad(v, "expected an integer >= 1") }
             o.maxIters = n
-        case "-r", "--reps":
+        case "-r":
+            guard let v = value() else { return missing() }
+            guard let n = integer(v, atLeast: 0) else { return bad(v, "expected an integer >= 0") }
+            rFlag = (v, n)
+        case "--root":
+            guard let v = value() else { return missing() }
+            guard let n = integer(v, atLeast: 0) else { return bad(v, "expected a rank >= 0") }
+            o.root = n
+        case "--reps":
             guard let v = value() else { return missing() }
             guard let n = integer(v, atLeast: 1) else { return bad(v, "expected an integer >= 1") }
             o.reps = n
@@ -225,15 +252,27 @@ func parseCommandLine(_ args: [String]) -> Result<Command, UsageError> {
                 return fail("unknown option \(args[i])")
             }
             guard !operationSeen, i == 0 else { return fail("unexpected argument '\(arg)'") }
-            guard arg.lowercased() == "allreduce" || arg.lowercased() == "all_reduce" else {
-                return fail("unknown operation \(arg) (supported: allreduce)")
+            guard let operation = Operation(name: arg) else {
+                return fail("unknown operation '\(arg)' (valid: \(Operation.names))")
             }
+            o.operation = operation
             operationSeen = true
         }
         i += 1
     }
 
+    if let (v, n) = rFlag {
+        if o.format == .peers {
+            guard n >= 1 else { return fail("invalid value '\(v)' for -r: expected an integer >= 1 (repetitions)") }
+            o.reps = n
+        } else {
+            o.root = n
+        }
+    }
     if o.format == .peers {
+        guard o.operation == .allreduce || o.operation == .alltoall else {
+            return fail("option --peers-format supports allreduce and alltoall, not \(o.operation)")
+        }
         // mpi_allreduce.c's defaults and meaning of -n (minimum iterations per repetition).
         if !sawIters { o.iters = 1 }
         if !sawMinBytes { o.minBytes = 4096 }

@@ -12,9 +12,6 @@ struct Measurement {
     func algbw(_ bytes: Int) -> Double { seconds > 0 ? Double(bytes) / seconds / 1e9 : 0 }
 }
 
-/// busbw = algbw * 2(n-1)/n, the allreduce bus factor (nccl-tests' PERFORMANCE.md).
-func busFactor(_ ranks: Int) -> Double { 2 * Double(ranks - 1) / Double(ranks) }
-
 /// Right-aligns `s` in `width` columns (never truncates).
 func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
@@ -41,15 +38,17 @@ func peersTypeName(_ t: DataType) -> String {
 /// and the optional CSV file.
 final class Report {
     let enabled: Bool
+    let options: Options
     let csv: UnsafeMutablePointer<FILE>?
     private var busbwSum = 0.0
     private var busbwCount = 0
     private(set) var totalWrong = 0
 
     /// `csvPath` is opened (truncated) only when `enabled`; throws a one-line message on failure.
-    init(enabled: Bool, csvPath: String?) throws {
+    init(enabled: Bool, options: Options) throws {
         self.enabled = enabled
-        if enabled, let csvPath {
+        self.options = options
+        if enabled, let csvPath = options.csvPath {
             guard let f = fopen(csvPath, "w") else {
                 throw UsageError(message: "cannot open --csv file '\(csvPath)': \(String(cString: strerror(errno)))")
             }
@@ -76,9 +75,18 @@ final class Report {
 
     // MARK: nccl-tests format
 
+    /// nccl-tests' `redop` column: the reduction, or `none` for operations that do not reduce.
+    var redopName: String { options.operation.reduces ? options.op.description : "none" }
+
+    /// nccl-tests' `root` column: the root, or -1 for rootless operations.
+    var rootColumn: Int { options.operation.isRooted ? options.root : -1 }
+
     func ncclHeader(_ o: Options, ranks: Int, algorithm: String) {
-        line("# hfr-bench allreduce: nranks \(ranks), type \(o.type), op \(o.op), algorithm \(algorithm), "
-             + "iters \(o.iters), warmup \(o.warmup), check \(o.check ? 1 : 0)")
+        var what = "# hfr-bench \(o.operation): nranks \(ranks), type \(o.type)"
+        if o.operation.reduces { what += ", op \(o.op)" }
+        if o.operation.isRooted { what += ", root \(o.root)" }
+        if o.operation == .allreduce { what += ", algorithm \(algorithm)" }
+        line(what + ", iters \(o.iters), warmup \(o.warmup), check \(o.check ? 1 : 0)")
         line("#")
         line("#                                                              out-of-place                       in-place          ")
         line("#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong")
@@ -87,13 +95,20 @@ final class Report {
                 + "ip_time_us,ip_algbw_GBs,ip_busbw_GBs,ip_wrong")
     }
 
-    func ncclRow(bytes: Int, count: Int, type: DataType, op: ReduceOp, ranks: Int,
-                 outOfPlace: Measurement, inPlace: Measurement) {
-        var text = pad(String(bytes), 12) + "  " + pad(String(count), 12) + "  " + pad(type.description, 8)
-            + "  " + pad(op.description, 6) + "  " + pad("-1", 6)
-        var fields = ["\(bytes)", "\(count)", type.description, op.description, "-1"]
+    /// One row: `bytes` and `count` as nccl-tests reports them (see `Operation`).
+    /// A nil measurement (sendrecv in place) prints N/A and is left out of the average.
+    func ncclRow(bytes: Int, count: Int, ranks: Int, outOfPlace: Measurement, inPlace: Measurement?) {
+        let type = options.type.description, root = String(rootColumn)
+        var text = pad(String(bytes), 12) + "  " + pad(String(count), 12) + "  " + pad(type, 8)
+            + "  " + pad(redopName, 6) + "  " + pad(root, 6)
+        var fields = ["\(bytes)", "\(count)", type, redopName, root]
         for m in [outOfPlace, inPlace] {
-            let algbw = m.algbw(bytes), busbw = algbw * busFactor(ranks)
+            guard let m else {
+                text += "  " + pad("N/A", 7) + "  " + pad("N/A", 6) + "  " + pad("N/A", 6) + "  " + pad("N/A", 5)
+                fields += ["N/A", "N/A", "N/A", "N/A"]
+                continue
+            }
+            let algbw = m.algbw(bytes), busbw = algbw * options.operation.busFactor(ranks)
             busbwSum += busbw
             busbwCount += 1
             totalWrong += m.wrong ?? 0
@@ -118,11 +133,20 @@ final class Report {
 
     // MARK: peers format
 
+    /// The block header: `# hfr-allreduce ...`, or for alltoall the contract's
+    /// `# hfr-alltoall ... op=alltoall inplace=0 count=per-peer size=count*N*4 busbw=algbw*(N-1)/N ...`.
     func peersHeader(_ o: Options, ranks: Int, algorithm: String, host: String, placement: [String]) {
-        line("# hfr-allreduce peer=\(o.label) nranks=\(ranks) dtype=\(peersTypeName(o.type)) op=\(o.op) "
-             + "inplace=\(o.inPlace ? 1 : 0) min_time=\(String(format: "%g", o.minTime)) reps=\(o.reps) "
-             + "warmup<=\(o.warmup) iters=[\(o.iters),\(o.maxIters)] algo=\(algorithm) check=\(o.check ? 1 : 0) "
-             + "lib=\"HFReduce \(hfreduceVersionString)\" host=\(host)")
+        let common = "peer=\(o.label) nranks=\(ranks) dtype=\(peersTypeName(o.type))"
+        let method = "min_time=\(String(format: "%g", o.minTime)) reps=\(o.reps) "
+            + "warmup<=\(o.warmup) iters=[\(o.iters),\(o.maxIters)]"
+        let tail = "check=\(o.check ? 1 : 0) lib=\"HFReduce \(hfreduceVersionString)\" host=\(host)"
+        if o.operation == .alltoall {
+            line("# hfr-alltoall \(common) op=alltoall inplace=\(o.inPlace ? 1 : 0) count=per-peer "
+                 + "size=count*N*\(o.type.size) busbw=algbw*(N-1)/N \(method) \(tail)")
+        } else {
+            line("# hfr-allreduce \(common) op=\(o.op) inplace=\(o.inPlace ? 1 : 0) \(method) "
+                 + "algo=\(algorithm) \(tail)")
+        }
         line("# placement:" + placement.enumerated().map { " \($0.offset)@\($0.element)" }.joined())
         let columns = [("size(B)", 12), ("count", 12), ("time(us)", 12), ("algbw(GB/s)", 12), ("busbw(GB/s)", 12),
                        ("min(us)", 12), ("max(us)", 12), ("iters", 8), ("#wrong", 7)]
@@ -131,11 +155,12 @@ final class Report {
     }
 
     /// One row: `times` are the repetitions' times (seconds), sorted ascending.
-    func peersRow(bytes: Int, count: Int, ranks: Int, times: [Double], iters: Int, wrong: Int) {
+    /// `factor` is the operation's bus-bandwidth factor.
+    func peersRow(bytes: Int, count: Int, factor: Double, times: [Double], iters: Int, wrong: Int) {
         let n = times.count
         let median = n % 2 == 1 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2])
         let algbw = median > 0 ? Double(bytes) / median / 1e9 : 0
-        let busbw = algbw * busFactor(ranks)
+        let busbw = algbw * factor
         totalWrong += wrong
         line(" " + pad(String(bytes), 12) + " " + pad(String(count), 12)
              + String(format: " %12.2f %12.3f %12.3f %12.2f %12.2f", median * 1e6, algbw, busbw,

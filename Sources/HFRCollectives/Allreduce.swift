@@ -177,10 +177,8 @@ public enum AllreduceSchedule {
     static func doubling(_ p: AllreduceShape) -> Schedule {
         var b = ScheduleBuilder(ranks: p.ranks)
         let n = p.ranks, r = p.rank, es = p.type.size, bytes = p.count * es
-        var pow2 = 1
-        while pow2 * 2 <= n { pow2 *= 2 }
-        let rem = n - pow2
-        let steps = pow2.trailingZeroBitCount
+        let fold = PowerOfTwoFold(rank: r, ranks: n)
+        let pow2 = fold.pow2, rem = fold.rem, steps = fold.steps
         // Each exchange is pipelined in chunks, so reductions overlap the transfer of later chunks.
         let pieces = chunks(0, p.count, p.chunkElements)
         var scratch: [Int] = []
@@ -211,7 +209,7 @@ public enum AllreduceSchedule {
         } else {
             newRank = r - rem
         }
-        func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
+        let realRank = fold.realRank
         for k in 0..<steps {
             let partner = realRank(newRank ^ (1 << k))
             for (c, (start, cnt)) in pieces.enumerated() {
@@ -236,10 +234,8 @@ public enum AllreduceSchedule {
     static func halving(_ p: AllreduceShape) -> Schedule {
         var b = ScheduleBuilder(ranks: p.ranks)
         let n = p.ranks, r = p.rank, es = p.type.size, bytes = p.count * es
-        var pow2 = 1
-        while pow2 * 2 <= n { pow2 *= 2 }
-        let rem = n - pow2
-        let steps = pow2.trailingZeroBitCount
+        let fold = PowerOfTwoFold(rank: r, ranks: n)
+        let pow2 = fold.pow2, rem = fold.rem, steps = fold.steps
         var current = BufferName.send
         var last: ScheduleBuilder.StepID? = nil
         let newRank: Int
@@ -257,7 +253,7 @@ public enum AllreduceSchedule {
         } else {
             newRank = r - rem
         }
-        func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
+        let realRank = fold.realRank
         let scratch = b.reserveScratch((p.count / 2 + 1) * es)
         // Reduce-scatter by halving: keep one half of the range, send the other to the partner.
         var lo = 0, hi = p.count
@@ -293,4 +289,22 @@ public enum AllreduceSchedule {
         }
         return b.finish()
     }
+}
+
+/// Recursive doubling and halving work on a power of two of ranks: with n = 2^k + rem, the first
+/// 2*rem ranks pair up, each even one folding its data into the odd one above, which takes part
+/// under the new number r/2; ranks from 2*rem on take part as r - rem.
+struct PowerOfTwoFold {
+    let pow2: Int, rem: Int, steps: Int
+
+    init(rank: Int, ranks n: Int) {
+        var p = 1
+        while p * 2 <= n { p *= 2 }
+        pow2 = p
+        rem = n - p
+        steps = p.trailingZeroBitCount
+    }
+
+    /// The real rank of participant `nr`.
+    func realRank(_ nr: Int) -> Int { nr < rem ? nr * 2 + 1 : nr + rem }
 }

@@ -110,6 +110,8 @@ def summarize(prefix, nranks, p, results, dt, expect_ranks=None):
 
 
 def test_main_4_ranks():
+    # "main" covers all_reduce and the rest of the family (worker.family_checks: broadcast,
+    # reduce, all_gather, reduce_scatter, all_to_all(v), barrier, send/recv, async interleaving).
     p, r, dt = run_job(4, "main")
     summarize("main-n4", 4, p, r, dt)
 
