@@ -36,6 +36,13 @@ ssize_t hfr_send2(int fd, const void *a, size_t alen, const void *b, size_t blen
     return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+ssize_t hfr_sendv(int fd, const struct iovec *iov, int n) {
+    struct msghdr msg = {0};
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)n;
+    return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 ssize_t hfr_recv(int fd, void *buf, size_t len) {
     return recv(fd, buf, len, MSG_DONTWAIT);
 }

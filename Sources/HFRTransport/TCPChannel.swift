@@ -44,21 +44,25 @@ public final class TCPChannel {
     /// The largest data payload a frame may announce (the fragment size limit).
     public let maxPayload: Int
 
-    // Send side: data frames in a ring; control frames in a small ring that jumps the queue at frame boundaries.
+    // Send side: data frames in a ring, each with its header encoded at enqueue time; control
+    // frames as encoded bytes that go out at the next frame boundary, ahead of data frames not
+    // yet started. One sendmsg carries as many frames as fit in `maxIovecs`.
     private struct Outgoing {
-        var header: FrameHeader
+        var length: Int
         var payload: UnsafeRawPointer?
         var cookie: UInt64
     }
     private let capacity: Int
     private var ring: UnsafeMutablePointer<Outgoing>
+    private let headers: UnsafeMutableRawPointer
     private var head = 0, count = 0
-    private var control: [FrameHeader] = []
-    private var controlHead = 0
-    private var current: Outgoing?
-    private var currentIsData = false
-    private var sentOfCurrent = 0
-    private let headerOut = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
+    /// Bytes of the head data frame already sent (0 when it has not started).
+    private var headSent = 0
+    private var control: UnsafeMutableRawPointer
+    private var controlCapacity = 64 * FrameHeader.size
+    private var controlEnd = 0, controlSent = 0
+    private static let maxIovecs = 64
+    private let iov = UnsafeMutablePointer<iovec>.allocate(capacity: TCPChannel.maxIovecs)
     /// Payload bytes queued and not yet handed to the kernel.
     public private(set) var queuedBytes = 0
     /// Whether the channel waits for EPOLLOUT (the kernel buffer was full).
@@ -80,81 +84,130 @@ public final class TCPChannel {
         self.delegate = delegate; self.maxPayload = maxPayload
         capacity = queueCapacity
         ring = .allocate(capacity: queueCapacity)
-        control.reserveCapacity(256)
+        headers = .allocate(byteCount: queueCapacity * FrameHeader.size, alignment: 8)
+        control = .allocate(byteCount: controlCapacity, alignment: 8)
     }
 
     deinit {
-        ring.deinitialize(count: 0)
         ring.deallocate()
-        headerOut.deallocate(); headerIn.deallocate()
+        headers.deallocate(); control.deallocate(); iov.deallocate(); headerIn.deallocate()
         close(fd)
     }
 
     /// Whether another data frame fits in the queue.
     @inline(__always) public var hasRoom: Bool { count < capacity }
-    @inline(__always) public var isIdle: Bool { current == nil && count == 0 && controlHead == control.count }
+    @inline(__always) public var isIdle: Bool { count == 0 && controlSent == controlEnd }
 
     /// Queues a data frame; returns false when the ring is full.
     @inline(__always)
     public func enqueue(data header: FrameHeader, payload: UnsafeRawPointer, cookie: UInt64) -> Bool {
         if count == capacity { return false }
-        (ring + ((head + count) % capacity)).initialize(to: Outgoing(header: header, payload: payload, cookie: cookie))
+        let slot = (head + count) % capacity
+        header.encode(to: headers + slot * FrameHeader.size)
+        (ring + slot).initialize(to: Outgoing(length: Int(header.length), payload: payload, cookie: cookie))
         count += 1
         queuedBytes += Int(header.length)
         return true
     }
 
-    /// Queues a control frame (no payload); it goes out before any data frame not yet started.
-    @inline(__always)
+    /// Queues a control frame (no payload); it goes out at the next frame boundary, before any
+    /// data frame not yet started.
     public func enqueue(control header: FrameHeader) {
-        if controlHead > 0 && controlHead == control.count { control.removeAll(keepingCapacity: true); controlHead = 0 }
-        control.append(header)
+        if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
+        if controlEnd + FrameHeader.size > controlCapacity {
+            // Rare (a burst of clear-to-sends): grow; control frames are not on the fragment path.
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: controlCapacity * 2, alignment: 8)
+            bigger.copyMemory(from: control + controlSent, byteCount: controlEnd - controlSent)
+            control.deallocate()
+            control = bigger
+            controlEnd -= controlSent
+            controlSent = 0
+            controlCapacity *= 2
+        }
+        header.encode(to: control + controlEnd)
+        controlEnd += FrameHeader.size
     }
 
-    /// Writes queued frames until the queue is empty or the kernel buffer is full.
-    /// Returns true when everything queued has been written.
+    /// Writes queued frames, several per `sendmsg`, until the queue is empty or the kernel
+    /// buffer is full. Returns true when everything queued has been written.
     public func flush() throws(ChannelError) -> Bool {
         while true {
-            if current == nil {
-                if controlHead < control.count {
-                    current = Outgoing(header: control[controlHead], payload: nil, cookie: 0)
-                    controlHead += 1
-                    currentIsData = false
-                } else if count > 0 {
-                    current = ring[head]
-                    currentIsData = true
-                } else {
-                    wantsWritable = false
-                    return true
-                }
-                current!.header.encode(to: headerOut)
-                sentOfCurrent = 0
+            // The order on the wire: the rest of a data frame already started, then control
+            // frames, then data frames.
+            var n = 0
+            var k = 0  // data frames covered
+            func add(_ base: UnsafeRawPointer, _ len: Int) {
+                if len > 0 { iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: len); n += 1 }
             }
-            let frame = current!
-            let total = FrameHeader.size + Int(frame.header.length)
-            let hdrLeft = max(0, FrameHeader.size - sentOfCurrent)
-            let payloadDone = max(0, sentOfCurrent - FrameHeader.size)
-            let n = hfr_send2(fd, headerOut + (FrameHeader.size - hdrLeft), hdrLeft,
-                              frame.payload.map { $0 + payloadDone }, Int(frame.header.length) - payloadDone)
-            if n < 0 {
+            if headSent > 0 {
+                addFrame(0, skip: headSent, add)
+                k = 1
+            }
+            if controlSent < controlEnd && n < TCPChannel.maxIovecs { add(control + controlSent, controlEnd - controlSent) }
+            while k < count && n + 2 <= TCPChannel.maxIovecs {
+                addFrame(k, skip: 0, add)
+                k += 1
+            }
+            if n == 0 {
+                wantsWritable = false
+                return true
+            }
+            let written = hfr_sendv(fd, iov, Int32(n))
+            if written < 0 {
                 let e = Errno.current
                 if e == .again { wantsWritable = true; return false }
                 if e == .interrupted { continue }
                 throw .system(SystemCallError("sendmsg to rank \(peer)", e))
             }
-            sentOfCurrent += n
-            bytesSent += n
-            if sentOfCurrent == total {
-                framesSent += 1
-                current = nil
-                if currentIsData {
-                    head = (head + 1) % capacity
-                    count -= 1
-                    queuedBytes -= Int(frame.header.length)
-                    delegate.channel(self, sent: frame.cookie, bytes: Int(frame.header.length))
-                }
-            }
+            bytesSent += written
+            consume(written)
         }
+    }
+
+    /// Adds the iovecs of the data frame `k` places after the head, minus its first `skip` bytes.
+    @inline(__always)
+    private func addFrame(_ k: Int, skip: Int, _ add: (UnsafeRawPointer, Int) -> Void) {
+        let slot = (head + k) % capacity
+        let f = ring[slot]
+        if skip < FrameHeader.size { add(headers + slot * FrameHeader.size + skip, FrameHeader.size - skip) }
+        let payloadDone = max(0, skip - FrameHeader.size)
+        if let p = f.payload { add(p + payloadDone, f.length - payloadDone) }
+    }
+
+    /// Accounts for `bytes` written, in wire order, completing the frames they finish.
+    private func consume(_ bytes: Int) {
+        var left = bytes
+        if headSent > 0 {
+            let rest = FrameHeader.size + ring[head].length - headSent
+            if left < rest { headSent += left; return }
+            left -= rest
+            completeHead()
+        }
+        let pending = controlEnd - controlSent
+        if pending > 0 {
+            let c = min(left, pending)
+            controlSent += c
+            left -= c
+            if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
+            if left == 0 { return }
+        }
+        while left > 0 && count > 0 {
+            let total = FrameHeader.size + ring[head].length
+            if left < total { headSent = left; return }
+            left -= total
+            completeHead()
+        }
+    }
+
+    @inline(__always)
+    private func completeHead() {
+        let f = ring[head]
+        head = (head + 1) % capacity
+        count -= 1
+        headSent = 0
+        queuedBytes -= f.length
+        framesSent += 1
+        delegate.channel(self, sent: f.cookie, bytes: f.length)
     }
 
     /// Reads frames until the socket has no more data (or `budget` bytes were read, for fairness).
@@ -218,10 +271,9 @@ public final class TCPChannel {
     /// Drops every queued frame (after a failure); returns the cookies of unsent data frames.
     public func drainQueue() -> [UInt64] {
         var cookies: [UInt64] = []
-        if let c = current, currentIsData { cookies.append(c.cookie); head = (head + 1) % capacity; count -= 1 }
-        current = nil
         while count > 0 { cookies.append(ring[head].cookie); head = (head + 1) % capacity; count -= 1 }
-        control.removeAll(); controlHead = 0
+        headSent = 0
+        controlSent = 0; controlEnd = 0
         queuedBytes = 0
         return cookies
     }

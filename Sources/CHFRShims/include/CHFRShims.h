@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 
 /// epoll_ctl(2) with the event's data set to a 64-bit token (struct epoll_event is packed, which Swift cannot import cleanly).
 int hfr_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
@@ -12,6 +13,8 @@ int hfr_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
 int hfr_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int maxevents, int timeout_ms);
 /// sendmsg(2) of up to two buffers (header and payload) with MSG_NOSIGNAL | MSG_DONTWAIT.
 ssize_t hfr_send2(int fd, const void *a, size_t alen, const void *b, size_t blen);
+/// sendmsg(2) of `n` iovecs with MSG_NOSIGNAL | MSG_DONTWAIT.
+ssize_t hfr_sendv(int fd, const struct iovec *iov, int n);
 /// recv(2) with MSG_DONTWAIT.
 ssize_t hfr_recv(int fd, void *buf, size_t len);
 /// The calling thread's errno.
