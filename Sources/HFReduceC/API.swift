@@ -199,32 +199,13 @@ public func hfrCommDestroy(_ comm: OpaquePointer?) -> hfrResult_t {
     }
 }
 
-/// Checks the arguments common to the allreduce entry points and starts the collective.
-func startAllReduce(_ function: String, _ sendbuff: UnsafeRawPointer?, _ recvbuff: UnsafeMutableRawPointer?, _ count: Int,
-                    _ datatype: hfrDataType_t, _ op: hfrRedOp_t, _ comm: OpaquePointer?,
-                    _ body: (CommBox, DataType, ReduceOp, Int) throws(HFRError) -> Void) -> hfrResult_t {
-    let box: CommBox
-    switch commOrFail(comm, function) {
-    case .failure(let e): return failure(e)
-    case .success(let b): box = b
-    }
-    do {
-        let n = try elementCount(count, function).get()
-        let type = try dataType(datatype, function).get()
-        let rop = try reduceOp(op, function).get()
-        try body(box, type, rop, n)
-        return success
-    } catch {
-        let e = error
-        return failure(e.code, e.message.hasPrefix(function) ? e.message : "\(function): \(e.message)", box)
-    }
-}
-
 @_cdecl("hfrAllReduce")
 public func hfrAllReduce(_ sendbuff: UnsafeRawPointer?, _ recvbuff: UnsafeMutableRawPointer?, _ count: Int,
                          _ datatype: hfrDataType_t, _ op: hfrRedOp_t, _ comm: OpaquePointer?) -> hfrResult_t {
-    startAllReduce("hfrAllReduce", sendbuff, recvbuff, count, datatype, op, comm) { box, type, rop, n throws(HFRError) in
-        try box.comm.allReduce(send: sendbuff, recv: recvbuff, count: n, type: type, op: rop)
+    let f = "hfrAllReduce"
+    return withComm(f, comm) { box throws(HFRError) in
+        try box.comm.allReduce(send: sendbuff, recv: recvbuff, count: try elementCount(count, f).get(),
+                               type: try dataType(datatype, f).get(), op: try reduceOp(op, f).get())
     }
 }
 
@@ -232,14 +213,10 @@ public func hfrAllReduce(_ sendbuff: UnsafeRawPointer?, _ recvbuff: UnsafeMutabl
 public func hfrAllReduceAsync(_ sendbuff: UnsafeRawPointer?, _ recvbuff: UnsafeMutableRawPointer?, _ count: Int,
                               _ datatype: hfrDataType_t, _ op: hfrRedOp_t, _ comm: OpaquePointer?,
                               _ request: UnsafeMutablePointer<OpaquePointer?>?) -> hfrResult_t {
-    if request == nil {
-        let box = Handles.comm(comm)
-        return failure(.invalidArgument, "hfrAllReduceAsync: request is NULL", box)
-    }
-    request!.pointee = nil
-    return startAllReduce("hfrAllReduceAsync", sendbuff, recvbuff, count, datatype, op, comm) { box, type, rop, n throws(HFRError) in
-        let r = try box.comm.allReduceAsync(send: sendbuff, recv: recvbuff, count: n, type: type, op: rop)
-        request!.pointee = Handles.register(RequestBox(r, owner: box))
+    let f = "hfrAllReduceAsync"
+    return withCommAsync(f, comm, request) { box throws(HFRError) in
+        try box.comm.allReduceAsync(send: sendbuff, recv: recvbuff, count: try elementCount(count, f).get(),
+                                    type: try dataType(datatype, f).get(), op: try reduceOp(op, f).get())
     }
 }
 
