@@ -23,8 +23,11 @@ let package = Package(
         .target(name: "CHFRShims"),
         // Typed wrappers around the syscalls the library uses (errno as a type, fds, epoll, eventfd, threads).
         .target(name: "HFRSystem", dependencies: ["CHFRShims"]),
+        // Block conversions float16/bfloat16 <-> float32, vectorized per CPU (AVX-512 / AVX2+F16C / C),
+        // chosen at run time; used by HFRKernels' 16-bit float kernels.
+        .target(name: "CHFRKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Data types, reduction operations and the vectorized CPU reduction kernels.
-        .target(name: "HFRKernels", swiftSettings: fastPath),
+        .target(name: "HFRKernels", dependencies: ["CHFRKernels"], swiftSettings: fastPath),
         // Wire format, sockets, links and peer connections (TCP today; the interface carries RDMA later).
         .target(name: "HFRTransport", dependencies: ["HFRSystem", "HFRKernels"], swiftSettings: fastPath),
         // Collective algorithms as schedules: double binary tree, ring. Pure and deterministic.

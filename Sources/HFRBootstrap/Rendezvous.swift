@@ -23,15 +23,16 @@ public enum Rendezvous {
         case worldSize = 1, duplicateRank = 2
     }
 
-    /// Runs the rendezvous for `rank`. `listenPort` is this rank's data listener; `deadline` is monotonic.
-    public static func run(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listenPort: UInt16,
+    /// Runs the rendezvous for `rank`. `listen` is this rank's data listener: its IPv4 address
+    /// is published as is, or, when 0, as rank 0 sees the rank's connection. `deadline` is monotonic.
+    public static func run(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress,
                            deadline: UInt64) throws -> RendezvousResult {
         if size == 1 {
-            return RendezvousResult(addresses: [SocketAddress(ip: root.ip, port: listenPort)], commID: randomID())
+            return RendezvousResult(addresses: [SocketAddress(ip: listen.ip == 0 ? root.ip : listen.ip, port: listen.port)], commID: randomID())
         }
         return rank == 0
-            ? try serve(size: size, root: root, jobToken: jobToken, listenPort: listenPort, deadline: deadline)
-            : try join(rank: rank, size: size, root: root, jobToken: jobToken, listenPort: listenPort, deadline: deadline)
+            ? try serve(size: size, root: root, jobToken: jobToken, listen: listen, deadline: deadline)
+            : try join(rank: rank, size: size, root: root, jobToken: jobToken, listen: listen, deadline: deadline)
     }
 
     static func randomID() -> UInt64 {
@@ -39,7 +40,7 @@ public enum Rendezvous {
         return g.next()
     }
 
-    static func serve(size: Int, root: SocketAddress, jobToken: UInt64, listenPort: UInt16, deadline: UInt64) throws -> RendezvousResult {
+    static func serve(size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress, deadline: UInt64) throws -> RendezvousResult {
         let lfd: Int32
         if let reserved = RootReservation.take(root) {
             lfd = reserved
@@ -51,7 +52,7 @@ public enum Rendezvous {
         defer { close(lfd) }
         try TCPSocket.setNonBlocking(lfd)
         var addresses = [SocketAddress?](repeating: nil, count: size)
-        addresses[0] = SocketAddress(ip: root.ip, port: listenPort)
+        addresses[0] = SocketAddress(ip: listen.ip == 0 ? root.ip : listen.ip, port: listen.port)
         var conns: [Int32] = []
         defer { for fd in conns { close(fd) } }
         var joined = 1
@@ -91,8 +92,10 @@ public enum Rendezvous {
                 close(fd); continue
             }
             // The address the root sees the rank at is one that routes from the other ranks too.
-            let ip = remote?.ip ?? root.ip
-            addresses[from] = SocketAddress(ip: ip == 0 ? root.ip : ip, port: UInt16(truncatingIfNeeded: hello.value))
+            let published = UInt32(truncatingIfNeeded: hello.value >> 16)
+            let seen = remote?.ip ?? root.ip
+            addresses[from] = SocketAddress(ip: published != 0 ? published : (seen == 0 ? root.ip : seen),
+                                            port: UInt16(truncatingIfNeeded: hello.value))
             conns.append(fd)
             joined += 1
         }
@@ -116,14 +119,14 @@ public enum Rendezvous {
         return RendezvousResult(addresses: addresses.map { $0! }, commID: commID)
     }
 
-    static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listenPort: UInt16, deadline: UInt64) throws -> RendezvousResult {
+    static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress, deadline: UInt64) throws -> RendezvousResult {
         let fd: Int32
         do { fd = try TCPSocket.connect(to: root, deadline: deadline) } catch {
             throw RendezvousError("rank \(rank) cannot reach rank 0 at \(root) for rendezvous: \(error)")
         }
         defer { close(fd) }
         var hello = Handshake(kind: .hello, jobToken: jobToken, commID: 0, fromRank: rank, toRank: 0, ranks: size)
-        hello.value = UInt64(listenPort)
+        hello.value = UInt64(listen.ip) << 16 | UInt64(listen.port)
         var reply = [UInt8](repeating: 0, count: Handshake.size)
         let h: Handshake
         do {

@@ -24,14 +24,10 @@ extension ReductionKernels {
             mapElementsInPlace(dst.assumingMemoryBound(to: Double.self), count) { $0 / r }
         case .float16:
             let r = Float(ranks)
-            mapElementsInPlace(dst.assumingMemoryBound(to: UInt16.self), count) {
-                HalfConversions.floatToFloat16(HalfConversions.float16ToFloat($0) / r)
-            }
+            mapHalfBlocksInPlace(.float16, dst.assumingMemoryBound(to: UInt16.self), count) { $0 / r }
         case .bfloat16:
             let r = Float(ranks)
-            mapElementsInPlace(dst.assumingMemoryBound(to: UInt16.self), count) {
-                HalfConversions.floatToBfloat16(HalfConversions.bfloat16ToFloat($0) / r)
-            }
+            mapHalfBlocksInPlace(.bfloat16, dst.assumingMemoryBound(to: UInt16.self), count) { $0 / r }
         }
     }
 

@@ -12,7 +12,8 @@
 /// - `count == 0` does nothing.
 ///
 /// Buffers need only the alignment of their element type. The loops are specialized per type and
-/// operation and auto-vectorized; they allocate nothing.
+/// operation and auto-vectorized; they allocate nothing. float16 and bfloat16 go through blocks of
+/// `Float` scratch on the stack, converted by run-time-selected SIMD code (see `HalfBlocks.swift`).
 public enum ReductionKernels {
     /// `dst[i] = op(a[i], b[i])` for `i in 0..<count`, elements of type `type`.
     ///
@@ -78,37 +79,11 @@ public enum ReductionKernels {
 
     static func bfloat16Combine(_ dst: UnsafeMutableRawPointer, _ a: UnsafeRawPointer,
                                 _ b: UnsafeRawPointer, _ n: Int, _ op: ReduceOp) {
-        let d = dst.assumingMemoryBound(to: UInt16.self)
-        let x = a.assumingMemoryBound(to: UInt16.self)
-        let y = b.assumingMemoryBound(to: UInt16.self)
-        typealias H = HalfConversions
-        switch op {
-        case .sum, .avg:
-            zipElements(d, x, y, n) { H.floatToBfloat16(H.bfloat16ToFloat($0) + H.bfloat16ToFloat($1)) }
-        case .prod:
-            zipElements(d, x, y, n) { H.floatToBfloat16(H.bfloat16ToFloat($0) * H.bfloat16ToFloat($1)) }
-        case .max:
-            zipElements(d, x, y, n) { H.floatToBfloat16(nanMax(H.bfloat16ToFloat($0), H.bfloat16ToFloat($1))) }
-        case .min:
-            zipElements(d, x, y, n) { H.floatToBfloat16(nanMin(H.bfloat16ToFloat($0), H.bfloat16ToFloat($1))) }
-        }
+        halfCombine(.bfloat16, dst, a, b, n, op)
     }
 
     static func float16Combine(_ dst: UnsafeMutableRawPointer, _ a: UnsafeRawPointer,
                                _ b: UnsafeRawPointer, _ n: Int, _ op: ReduceOp) {
-        let d = dst.assumingMemoryBound(to: UInt16.self)
-        let x = a.assumingMemoryBound(to: UInt16.self)
-        let y = b.assumingMemoryBound(to: UInt16.self)
-        typealias H = HalfConversions
-        switch op {
-        case .sum, .avg:
-            zipElements(d, x, y, n) { H.floatToFloat16(H.float16ToFloat($0) + H.float16ToFloat($1)) }
-        case .prod:
-            zipElements(d, x, y, n) { H.floatToFloat16(H.float16ToFloat($0) * H.float16ToFloat($1)) }
-        case .max:
-            zipElements(d, x, y, n) { H.floatToFloat16(nanMax(H.float16ToFloat($0), H.float16ToFloat($1))) }
-        case .min:
-            zipElements(d, x, y, n) { H.floatToFloat16(nanMin(H.float16ToFloat($0), H.float16ToFloat($1))) }
-        }
+        halfCombine(.float16, dst, a, b, n, op)
     }
 }

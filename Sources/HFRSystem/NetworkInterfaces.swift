@@ -8,6 +8,10 @@ public struct InterfaceAddress: Sendable, CustomStringConvertible {
     public var isLoopback: Bool
     public var description: String { "\(name)=\(SocketAddress(ip: ip, port: 0).host)" }
 
+    public init(name: String, ip: UInt32, isUp: Bool, isLoopback: Bool) {
+        self.name = name; self.ip = ip; self.isUp = isUp; self.isLoopback = isLoopback
+    }
+
     /// Every interface's IPv4 addresses.
     public static func all() -> [InterfaceAddress] {
         var head: UnsafeMutablePointer<ifaddrs>?
@@ -29,9 +33,6 @@ public struct InterfaceAddress: Sendable, CustomStringConvertible {
 
     /// The first up, non-loopback IPv4 address that is not docker's or link-local, or 127.0.0.1.
     public static func defaultAddress() -> UInt32 {
-        for a in all() where a.isUp && !a.isLoopback && !a.name.hasPrefix("docker") && a.ip >> 16 != 0xA9FE {
-            return a.ip
-        }
-        return 0x7F00_0001
+        ((try? InterfaceSelection.select(nil, from: all())) ?? []).first?.ip ?? 0x7F00_0001
     }
 }

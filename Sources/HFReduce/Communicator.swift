@@ -54,11 +54,23 @@ public final class Communicator: @unchecked Sendable {
         let timeout = UInt64(cfg.timeoutSeconds * 1e9)
         let deadline = MonotonicClock.nanoseconds() &+ timeout
         var listenFD: Int32 = -1
+        // HFR_SOCKET_IFNAME picks the interface whose address is published; without it the data
+        // listener takes any address and rank 0 publishes the one it sees the rank connect from.
+        var dataIP: UInt32 = 0
+        if let spec = Environment.string("HFR_SOCKET_IFNAME") {
+            do {
+                let chosen = try InterfaceSelection.select(spec, from: InterfaceAddress.all())
+                dataIP = chosen[0].ip
+                Log.info(rank: rank, "HFR_SOCKET_IFNAME=\(spec) selects \(chosen.map(\.description).joined(separator: ", ")); using \(chosen[0])")
+            } catch {
+                throw HFRError(.invalidArgument, "rank \(rank): \(error)")
+            }
+        }
         do {
-            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: 0, port: 0))
+            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: dataIP, port: 0))
             listenFD = fd
             let rv = try Rendezvous.run(rank: rank, size: size, root: root, jobToken: jobToken,
-                                        listenPort: bound.port, deadline: deadline)
+                                        listen: SocketAddress(ip: dataIP, port: bound.port), deadline: deadline)
             var ec = EngineConfiguration(rank: rank, ranks: size, jobToken: jobToken, commID: rv.commID,
                                          peerAddresses: rv.addresses, listenFD: fd)
             ec.socketsPerPeer = cfg.socketsPerPeer

@@ -91,6 +91,19 @@ final class AllreduceJobTests: XCTestCase {
         }
     }
 
+    /// HFR_SOCKET_IFNAME picks the published interface; a name that matches nothing fails every
+    /// rank at init with the list of interfaces.
+    func testInterfaceSelection() throws {
+        try expectSuccess(3, ["matrix", "quick"], env: ["HFR_SOCKET_IFNAME": "lo"])
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["matrix", "quick"],
+                                  environment: ["HFR_SOCKET_IFNAME": "nosuchnic", "HFR_TIMEOUT": "10"])
+        XCTAssertNotEqual(r.status, 0)
+        for rank in 0..<2 {
+            XCTAssertTrue(r.output.contains("[\(rank)] FAIL: init: rank \(rank): HFR_SOCKET_IFNAME=nosuchnic matches no interface"), r.output)
+        }
+        XCTAssertTrue(r.output.contains("lo (127.0.0.1)"), r.output)
+    }
+
     /// A connection with a wrong job token at rendezvous is refused and logged; the job carries on.
     func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
         let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["intruder"])
