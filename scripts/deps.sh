@@ -2,7 +2,7 @@
 # Installs the system packages HFReduce builds and tests with (Debian 12). Needs root; does
 # nothing for packages already present.
 set -euo pipefail
-packages=(libibverbs-dev libnuma-dev libhwloc-dev iproute2 pkg-config python3 python3-numpy python3-torch python3-pytest)
+packages=(libibverbs-dev libnuma-dev libhwloc-dev iproute2 pkg-config python3 python3-numpy python3-torch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
