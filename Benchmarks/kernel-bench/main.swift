@@ -126,13 +126,24 @@ print("\(pad("a += b (float32 loop)", 24)) \(pad(fmt(base), 7)) GB/s")
 
 var results: [(String, Double)] = [("float32 sum", f32)]
 let others: [(DataType, ReduceOp)] = [(.bfloat16, .sum), (.float16, .sum), (.float64, .sum),
-                                      (.int32, .sum), (.float32, .max)]
+                                      (.int32, .sum), (.float32, .max),
+                                      (.bfloat16, .prod), (.bfloat16, .max), (.bfloat16, .min),
+                                      (.float16, .prod), (.float16, .max), (.float16, .min)]
 for (type, op) in others {
     fill(type)
     _ = runKernel(type, op)
     var runs: [Double] = []
     for _ in 0..<iters { runs.append(runKernel(type, op)) }
     results.append(("\(name(type)) \(op)", median(runs)))
+}
+// finishAverage (in place, one buffer): ranks 2 keeps the 1...16 fill normal over all the runs.
+for type in [DataType.float32, .bfloat16, .float16] {
+    fill(type)
+    let run = { timeOnce { ReductionKernels.finishAverage(a, count: bytes / type.size, type: type, ranks: 2) } }
+    _ = run()
+    var runs: [Double] = []
+    for _ in 0..<iters { runs.append(run()) }
+    results.append(("\(name(type)) finishAverage", median(runs)))
 }
 for (name, gbs) in results {
     print("\(pad(name, 24)) \(pad(fmt(gbs), 7)) GB/s  \(pad(fmt(100 * gbs / base, 1), 6))% of a+=b")

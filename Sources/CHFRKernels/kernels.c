@@ -188,6 +188,166 @@ AVX512 static void avx512_f32_to_f16(const float *s, uint16_t *d, size_t n) {
     }
 }
 
+
+// MARK: - Fused kernels: widen, op in float32, narrow, in one pass (vector ISAs only)
+//
+// The operations are those of HFRKernels' float loops: sum a + b, prod a * b,
+// max (a > b || a != a) ? a : b, min (a < b || a != a) ? a : b; avg combines as sum.
+
+enum { OP_SUM = 0, OP_PROD = 1, OP_MAX = 2, OP_MIN = 3, OP_AVG = 4 };
+
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
+/// Sum and prod of a NaN `a` give `a`, quieted, whatever `b` is (what x86 does with `a` as the first
+/// operand; made explicit because the compiler may commute the operands of an add or multiply).
+AVX512 static ALWAYS_INLINE __m512 avx512_nan_first(__m512 a, __m512 r) {
+    __mmask16 nan = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    return _mm512_castsi512_ps(_mm512_mask_or_epi32(_mm512_castps_si512(r), nan, _mm512_castps_si512(a),
+                                                    _mm512_set1_epi32(0x00400000)));
+}
+
+AVX512 static ALWAYS_INLINE __m512 avx512_op(int op, __m512 a, __m512 b) {
+    switch (op) {
+    case OP_PROD: return avx512_nan_first(a, _mm512_mul_ps(a, b));
+    case OP_MAX: {
+        __mmask16 m = _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        return _mm512_mask_blend_ps(m, b, a);
+    }
+    case OP_MIN: {
+        __mmask16 m = _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        return _mm512_mask_blend_ps(m, b, a);
+    }
+    default: return avx512_nan_first(a, _mm512_add_ps(a, b));
+    }
+}
+
+AVX512 static ALWAYS_INLINE __m512 avx512_widen(int f16, __mmask16 m, const uint16_t *p, int masked) {
+    __m256i h = masked ? _mm256_maskz_loadu_epi16(m, p) : _mm256_loadu_si256((const __m256i *)p);
+    if (f16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+AVX512 static ALWAYS_INLINE __m256i avx512_narrow(int f16, __m512 x) {
+    if (f16) return avx512_cvt_f16(x);
+    return _mm512_cvtepi32_epi16(avx512_round_bf16(_mm512_castps_si512(x)));
+}
+
+AVX512 static ALWAYS_INLINE void avx512_combine_loop(int f16, int op, uint16_t *d, const uint16_t *a,
+                                                     const uint16_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = avx512_widen(f16, 0, a + i, 0), y = avx512_widen(f16, 0, b + i, 0);
+        _mm256_storeu_si256((__m256i *)(d + i), avx512_narrow(f16, avx512_op(op, x, y)));
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = avx512_widen(f16, m, a + i, 1), y = avx512_widen(f16, m, b + i, 1);
+        _mm256_mask_storeu_epi16(d + i, m, avx512_narrow(f16, avx512_op(op, x, y)));
+    }
+}
+
+AVX512 static void avx512_combine(int f16, int op, uint16_t *d, const uint16_t *a, const uint16_t *b, size_t n) {
+#define CASE(F, O) if (f16 == F && op == O) { avx512_combine_loop(F, O, d, a, b, n); return; }
+    CASE(0, OP_SUM) CASE(0, OP_PROD) CASE(0, OP_MAX) CASE(0, OP_MIN)
+    CASE(1, OP_SUM) CASE(1, OP_PROD) CASE(1, OP_MAX) CASE(1, OP_MIN)
+#undef CASE
+}
+
+AVX512 static void avx512_divide(int f16, uint16_t *d, size_t n, float r) {
+    __m512 vr = _mm512_set1_ps(r);
+    size_t i = 0;
+    if (f16) {
+        for (; i + 16 <= n; i += 16)
+            _mm256_storeu_si256((__m256i *)(d + i), avx512_narrow(1, _mm512_div_ps(avx512_widen(1, 0, d + i, 0), vr)));
+    } else {
+        for (; i + 16 <= n; i += 16)
+            _mm256_storeu_si256((__m256i *)(d + i), avx512_narrow(0, _mm512_div_ps(avx512_widen(0, 0, d + i, 0), vr)));
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(d + i, m, avx512_narrow(f16, _mm512_div_ps(avx512_widen(f16, m, d + i, 1), vr)));
+    }
+}
+
+AVX2 static ALWAYS_INLINE __m256 avx2_nan_first(__m256 a, __m256 r) {
+    __m256 quietA = _mm256_or_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x00400000)));
+    return _mm256_blendv_ps(r, quietA, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+AVX2 static ALWAYS_INLINE __m256 avx2_op(int op, __m256 a, __m256 b) {
+    switch (op) {
+    case OP_PROD: return avx2_nan_first(a, _mm256_mul_ps(a, b));
+    case OP_MAX:
+        return _mm256_blendv_ps(b, a, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ), _mm256_cmp_ps(a, a, _CMP_UNORD_Q)));
+    case OP_MIN:
+        return _mm256_blendv_ps(b, a, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), _mm256_cmp_ps(a, a, _CMP_UNORD_Q)));
+    default: return avx2_nan_first(a, _mm256_add_ps(a, b));
+    }
+}
+
+AVX2 static ALWAYS_INLINE __m256 avx2_widen(int f16, const uint16_t *p) {
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (f16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/// Narrows 16 floats (two vectors) to 16 halves.
+AVX2 static ALWAYS_INLINE __m256i avx2_narrow16(int f16, __m256 x0, __m256 x1) {
+    if (f16) {
+        __m128i h0 = avx2_fix_f16_nan(_mm256_cvtps_ph(x0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m128i h1 = avx2_fix_f16_nan(_mm256_cvtps_ph(x1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        return _mm256_set_m128i(h1, h0);
+    }
+    __m256i r0 = avx2_round_bf16(_mm256_castps_si256(x0)), r1 = avx2_round_bf16(_mm256_castps_si256(x1));
+    return _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
+}
+
+AVX2 static ALWAYS_INLINE size_t avx2_combine_loop(int f16, int op, uint16_t *d, const uint16_t *a,
+                                                   const uint16_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 r0 = avx2_op(op, avx2_widen(f16, a + i), avx2_widen(f16, b + i));
+        __m256 r1 = avx2_op(op, avx2_widen(f16, a + i + 8), avx2_widen(f16, b + i + 8));
+        _mm256_storeu_si256((__m256i *)(d + i), avx2_narrow16(f16, r0, r1));
+    }
+    if (i < n) {  // the ragged end, through a 16-element copy (AVX2 has no 16-bit masked moves)
+        uint16_t ta[16] = {0}, tb[16] = {0}, td[16];
+        memcpy(ta, a + i, (n - i) * 2);
+        memcpy(tb, b + i, (n - i) * 2);
+        __m256 r0 = avx2_op(op, avx2_widen(f16, ta), avx2_widen(f16, tb));
+        __m256 r1 = avx2_op(op, avx2_widen(f16, ta + 8), avx2_widen(f16, tb + 8));
+        _mm256_storeu_si256((__m256i *)td, avx2_narrow16(f16, r0, r1));
+        memcpy(d + i, td, (n - i) * 2);
+    }
+    return n;
+}
+
+/// Returns how many elements were done: all of them, or 0 for an unknown op.
+AVX2 static size_t avx2_combine(int f16, int op, uint16_t *d, const uint16_t *a, const uint16_t *b, size_t n) {
+#define CASE(F, O) if (f16 == F && op == O) return avx2_combine_loop(F, O, d, a, b, n);
+    CASE(0, OP_SUM) CASE(0, OP_PROD) CASE(0, OP_MAX) CASE(0, OP_MIN)
+    CASE(1, OP_SUM) CASE(1, OP_PROD) CASE(1, OP_MAX) CASE(1, OP_MIN)
+#undef CASE
+    return 0;
+}
+
+AVX2 static size_t avx2_divide(int f16, uint16_t *d, size_t n, float r) {
+    __m256 vr = _mm256_set1_ps(r);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 x0 = _mm256_div_ps(avx2_widen(f16, d + i), vr), x1 = _mm256_div_ps(avx2_widen(f16, d + i + 8), vr);
+        _mm256_storeu_si256((__m256i *)(d + i), avx2_narrow16(f16, x0, x1));
+    }
+    if (i < n) {
+        uint16_t t[16] = {0};
+        memcpy(t, d + i, (n - i) * 2);
+        __m256 x0 = _mm256_div_ps(avx2_widen(f16, t), vr), x1 = _mm256_div_ps(avx2_widen(f16, t + 8), vr);
+        _mm256_storeu_si256((__m256i *)t, avx2_narrow16(f16, x0, x1));
+        memcpy(d + i, t, (n - i) * 2);
+    }
+    return n;
+}
+
 #endif // HFR_X86
 
 // MARK: - Dispatch
@@ -245,3 +405,27 @@ void hfr_bf16_to_f32(const uint16_t *src, float *dst, size_t n) { impl.bf16_to_f
 void hfr_f32_to_bf16(const float *src, uint16_t *dst, size_t n) { impl.f32_to_bf16(src, dst, n); }
 void hfr_f16_to_f32(const uint16_t *src, float *dst, size_t n) { impl.f16_to_f32(src, dst, n); }
 void hfr_f32_to_f16(const float *src, uint16_t *dst, size_t n) { impl.f32_to_f16(src, dst, n); }
+
+size_t hfr_half_combine(int format, int op, uint16_t *dst, const uint16_t *a, const uint16_t *b, size_t n) {
+    int f16 = format == 0;
+    if (op == OP_AVG) op = OP_SUM;
+    if (op < OP_SUM || op > OP_MIN) return 0;
+#if HFR_X86
+    if (impl.isa >= 2) { avx512_combine(f16, op, dst, a, b, n); return n; }
+    if (impl.isa == 1) return avx2_combine(f16, op, dst, a, b, n);
+#else
+    (void)f16; (void)dst; (void)a; (void)b; (void)n;
+#endif
+    return 0;
+}
+
+size_t hfr_half_divide(int format, uint16_t *dst, size_t n, float ranks) {
+    int f16 = format == 0;
+#if HFR_X86
+    if (impl.isa >= 2) { avx512_divide(f16, dst, n, ranks); return n; }
+    if (impl.isa == 1) return avx2_divide(f16, dst, n, ranks);
+#else
+    (void)f16; (void)dst; (void)n; (void)ranks;
+#endif
+    return 0;
+}

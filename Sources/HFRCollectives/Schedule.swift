@@ -101,6 +101,7 @@ public struct ScheduleBuilder {
         return id
     }
 
+    @discardableResult
     public mutating func send(to peer: Int, from a: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
         var s = Step(kind: .send)
         s.peer = Int32(peer); s.a = a; s.length = bytes
@@ -109,6 +110,7 @@ public struct ScheduleBuilder {
         return add(s, after: deps)
     }
 
+    @discardableResult
     public mutating func recv(from peer: Int, into dst: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
         var s = Step(kind: .recv)
         s.peer = Int32(peer); s.dst = dst; s.length = bytes
@@ -117,18 +119,21 @@ public struct ScheduleBuilder {
         return add(s, after: deps)
     }
 
+    @discardableResult
     public mutating func combine(_ dst: BufferRef, _ a: BufferRef, _ b: BufferRef, count: Int, after deps: [StepID?]) -> StepID {
         var s = Step(kind: .combine)
         s.dst = dst; s.a = a; s.b = b; s.length = count
         return add(s, after: deps)
     }
 
+    @discardableResult
     public mutating func copy(_ dst: BufferRef, from a: BufferRef, bytes: Int, after deps: [StepID?] = []) -> StepID {
         var s = Step(kind: .copy)
         s.dst = dst; s.a = a; s.length = bytes
         return add(s, after: deps)
     }
 
+    @discardableResult
     public mutating func scale(_ dst: BufferRef, count: Int, after deps: [StepID?]) -> StepID {
         var s = Step(kind: .scale)
         s.dst = dst; s.length = count

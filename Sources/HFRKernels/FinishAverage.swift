@@ -24,10 +24,10 @@ extension ReductionKernels {
             mapElementsInPlace(dst.assumingMemoryBound(to: Double.self), count) { $0 / r }
         case .float16:
             let r = Float(ranks)
-            mapHalfBlocksInPlace(.float16, dst.assumingMemoryBound(to: UInt16.self), count) { $0 / r }
+            divideHalfInPlace(.float16, dst, count, r)
         case .bfloat16:
             let r = Float(ranks)
-            mapHalfBlocksInPlace(.bfloat16, dst.assumingMemoryBound(to: UInt16.self), count) { $0 / r }
+            divideHalfInPlace(.bfloat16, dst, count, r)
         }
     }
 

@@ -1,12 +1,15 @@
 import CHFRKernels
 
-/// The float16 / bfloat16 kernels: blocks of elements are widened to `Float` scratch on the stack
-/// by the C target `CHFRKernels` (AVX-512, AVX2 + F16C or plain C, chosen at run time), combined by
-/// the same vectorized `Float` loops as float32, and rounded back. The C conversions are
-/// bit-for-bit `HalfConversions`, so the results are those of the per-element scalar formulas.
-enum HalfFormat {
-    case float16
-    case bfloat16
+/// The float16 / bfloat16 kernels.
+///
+/// With AVX-512 or AVX2 + F16C (detected at run time by the C target `CHFRKernels`), one fused C
+/// pass widens, applies the operation in `Float` and rounds back. Otherwise, and for the elements the
+/// fused pass leaves over, blocks of elements are widened to `Float` scratch on the stack by the C
+/// conversions, combined by the same vectorized `Float` loops as float32, and rounded back. Both
+/// are bit-for-bit `HalfConversions` around the `Float` operation.
+enum HalfFormat: Int32 {
+    case float16 = 0
+    case bfloat16 = 1
 
     @inline(__always)
     func widen(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -25,8 +28,8 @@ enum HalfFormat {
     }
 }
 
-/// Elements per block: two `Float` blocks of scratch (8 KiB) stay in L1 next to the streams.
-let halfBlockElements = 1024
+/// Elements per block of the generic path (two `Float` blocks of scratch, 2 KiB).
+let halfBlockElements = 256
 
 /// `d[i] = narrow(f(widen(a[i]), widen(b[i])))`; `d` may be exactly `a` or exactly `b`: each block
 /// of both inputs is read before that block of `d` is written.
@@ -68,9 +71,13 @@ func mapHalfBlocksInPlace(_ format: HalfFormat, _ d: UnsafeMutablePointer<UInt16
 extension ReductionKernels {
     static func halfCombine(_ format: HalfFormat, _ dst: UnsafeMutableRawPointer, _ a: UnsafeRawPointer,
                             _ b: UnsafeRawPointer, _ n: Int, _ op: ReduceOp) {
-        let d = dst.assumingMemoryBound(to: UInt16.self)
-        let x = a.assumingMemoryBound(to: UInt16.self)
-        let y = b.assumingMemoryBound(to: UInt16.self)
+        var d = dst.assumingMemoryBound(to: UInt16.self)
+        var x = a.assumingMemoryBound(to: UInt16.self)
+        var y = b.assumingMemoryBound(to: UInt16.self)
+        let done = hfr_half_combine(format.rawValue, op.rawValue, d, x, y, n)
+        if done == n { return }
+        d += done; x += done; y += done
+        let n = n - done
         switch op {
         case .sum, .avg: zipHalfBlocks(format, d, x, y, n) { $0 + $1 }
         case .prod: zipHalfBlocks(format, d, x, y, n) { $0 * $1 }
@@ -78,4 +85,12 @@ extension ReductionKernels {
         case .min: zipHalfBlocks(format, d, x, y, n) { nanMin($0, $1) }
         }
     }
+}
+
+/// `d[i] = narrow(widen(d[i]) / ranks)` for finishAverage.
+func divideHalfInPlace(_ format: HalfFormat, _ dst: UnsafeMutableRawPointer, _ n: Int, _ ranks: Float) {
+    let d = dst.assumingMemoryBound(to: UInt16.self)
+    let done = hfr_half_divide(format.rawValue, d, n, ranks)
+    if done == n { return }
+    mapHalfBlocksInPlace(format, d + done, n - done) { $0 / ranks }
 }

@@ -20,6 +20,16 @@ void hfr_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
 void hfr_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void hfr_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 
+/// Fused one-pass kernels for the vector ISAs: `dst[i] = narrow(op(widen(a[i]), widen(b[i])))` with
+/// `format` 0 = float16, 1 = bfloat16 and `op` a ReduceOp raw value (0 sum, 1 prod, 2 max, 3 min,
+/// 4 avg = sum), in float32 exactly as HFRKernels' float loops (max/min: `(a > b || a != a) ? a : b`,
+/// `(a < b || a != a) ? a : b`; sum and prod with a NaN `a` give `a` quieted, as x86 `a + b` does).
+/// `dst` may be exactly `a` or `b`. Returns how many leading elements were done: `n` with a vector
+/// implementation, 0 with the plain C one (the caller then uses the block conversions).
+size_t hfr_half_combine(int format, int op, uint16_t *dst, const uint16_t *a, const uint16_t *b, size_t n);
+/// `dst[i] = narrow(widen(dst[i]) / ranks)`, same conventions.
+size_t hfr_half_divide(int format, uint16_t *dst, size_t n, float ranks);
+
 /// Which implementation is in use: 0 = plain C, 1 = AVX2 + F16C, 2 = AVX-512 (F, BW, VL).
 int hfr_kernels_isa(void);
 /// Testing only: forces an implementation (clamped to what the CPU supports). Returns the one in use.
