@@ -112,13 +112,13 @@ public struct Configuration: Sendable {
 
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
     /// the loopback measurements in Benchmarks/README.md. Two ranks: one whole-buffer exchange
-    /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling up to
-    /// 64 KiB (fewest hops), halving-doubling up to 4 MiB (least data and reduction work per
-    /// rank in log2(n) steps), then the tree.
+    /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling below
+    /// 64 KiB (fewest hops), halving-doubling from 64 KiB to 4 MiB (least data and reduction work
+    /// per rank in log2(n) steps), then the tree.
     func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
         if let algorithm { return algorithm }
         if ranks <= 2 { return bytes <= 1 << 20 ? .doubling : .tree }
-        if bytes <= 64 << 10 { return .doubling }
+        if bytes < 64 << 10 { return .doubling }
         if bytes <= 4 << 20 { return .halving }
         return .tree
     }
