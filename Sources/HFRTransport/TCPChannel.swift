@@ -69,8 +69,10 @@ public final class TCPChannel {
     public private(set) var wantsWritable = false
 
     // Receive side.
-    private let headerIn = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
-    private var headerFilled = 0
+    /// Bytes read ahead between frames (headers and the start of payloads).
+    static let stageBytes = 8192
+    private let stage = UnsafeMutableRawPointer.allocate(byteCount: TCPChannel.stageBytes, alignment: 64)
+    private var stageStart = 0, stageEnd = 0
     private var rxHeader = FrameHeader(kind: .data, sequence: 0, index: 0, offset: 0, length: 0)
     private var rxTarget: UnsafeMutableRawPointer?
     private var rxRemaining = 0
@@ -90,7 +92,7 @@ public final class TCPChannel {
 
     deinit {
         ring.deallocate()
-        headers.deallocate(); control.deallocate(); iov.deallocate(); headerIn.deallocate()
+        headers.deallocate(); control.deallocate(); iov.deallocate(); stage.deallocate()
         close(fd)
     }
 
@@ -211,42 +213,22 @@ public final class TCPChannel {
     }
 
     /// Reads frames until the socket has no more data (or `budget` bytes were read, for fairness).
+    ///
+    /// Between frames the channel reads up to `stageBytes` into a small staging buffer, so that a
+    /// burst of control frames and small messages costs one `recv`; whatever part of a payload
+    /// arrived there is copied to its destination, and the rest of a large payload is received
+    /// straight into place.
     public func readable(budget: Int = 8 << 20) throws(ChannelError) {
         var read = 0
         while read < budget {
-            if rxTarget == nil {
-                let n = hfr_recv(fd, headerIn + headerFilled, FrameHeader.size - headerFilled)
-                if n == 0 { throw .closedByPeer }
-                if n < 0 {
-                    let e = Errno.current
-                    if e == .again { return }
-                    if e == .interrupted { continue }
-                    throw .system(SystemCallError("recv from rank \(peer)", e))
+            if rxTarget != nil {
+                if stageStart < stageEnd {
+                    let c = min(rxRemaining, stageEnd - stageStart)
+                    rxTarget!.copyMemory(from: stage + stageStart, byteCount: c)
+                    stageStart += c
+                    payloadArrived(c)
+                    continue
                 }
-                read += n
-                bytesReceived += n
-                headerFilled += n
-                if headerFilled < FrameHeader.size { continue }
-                headerFilled = 0
-                let header: FrameHeader
-                do { header = try FrameHeader.decode(UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size), maxPayload: maxPayload) }
-                catch { throw .protocolViolation("\(error)") }
-                framesReceived += 1
-                if header.kind == .data {
-                    do {
-                        let (target, cookie) = try delegate.channel(self, dataHeader: header)
-                        rxHeader = header
-                        if header.length == 0 {
-                            delegate.channel(self, receivedPayloadOf: cookie, header: header)
-                        } else {
-                            rxTarget = target; rxRemaining = Int(header.length); rxCookie = cookie
-                        }
-                    } catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
-                } else {
-                    do { try delegate.channel(self, control: header) }
-                    catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
-                }
-            } else {
                 let n = hfr_recv(fd, rxTarget!, rxRemaining)
                 if n == 0 { throw .closedByPeer }
                 if n < 0 {
@@ -257,14 +239,59 @@ public final class TCPChannel {
                 }
                 read += n
                 bytesReceived += n
-                rxRemaining -= n
-                if rxRemaining == 0 {
-                    rxTarget = nil
-                    delegate.channel(self, receivedPayloadOf: rxCookie, header: rxHeader)
-                } else {
-                    rxTarget! += n
-                }
+                payloadArrived(n)
+                continue
             }
+            if stageEnd - stageStart < FrameHeader.size {
+                if stageStart > 0 {
+                    let left = stageEnd - stageStart
+                    if left > 0 { stage.copyMemory(from: stage + stageStart, byteCount: left) }
+                    stageStart = 0
+                    stageEnd = left
+                }
+                let n = hfr_recv(fd, stage + stageEnd, TCPChannel.stageBytes - stageEnd)
+                if n == 0 { throw .closedByPeer }
+                if n < 0 {
+                    let e = Errno.current
+                    if e == .again { return }
+                    if e == .interrupted { continue }
+                    throw .system(SystemCallError("recv from rank \(peer)", e))
+                }
+                read += n
+                bytesReceived += n
+                stageEnd += n
+                continue
+            }
+            let header: FrameHeader
+            do { header = try FrameHeader.decode(UnsafeRawBufferPointer(start: stage + stageStart, count: FrameHeader.size), maxPayload: maxPayload) }
+            catch { throw .protocolViolation("\(error)") }
+            stageStart += FrameHeader.size
+            framesReceived += 1
+            if header.kind == .data {
+                do {
+                    let (target, cookie) = try delegate.channel(self, dataHeader: header)
+                    rxHeader = header
+                    if header.length == 0 {
+                        delegate.channel(self, receivedPayloadOf: cookie, header: header)
+                    } else {
+                        rxTarget = target; rxRemaining = Int(header.length); rxCookie = cookie
+                    }
+                } catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
+            } else {
+                do { try delegate.channel(self, control: header) }
+                catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func payloadArrived(_ n: Int) {
+        rxRemaining -= n
+        if rxRemaining == 0 {
+            rxTarget = nil
+            delegate.channel(self, receivedPayloadOf: rxCookie, header: rxHeader)
+        } else {
+            rxTarget! += n
         }
     }
 
