@@ -17,10 +17,12 @@ struct ScheduleSimulator {
         var inPlace: Bool
     }
 
-    mutating func run(schedules: [Schedule], inputs: [[UInt8]], inPlace: Bool, type: DataType, op: ReduceOp) -> [[UInt8]] {
+    mutating func run(schedules: [Schedule], inputs: [[UInt8]], inPlace: Bool, type: DataType, op: ReduceOp,
+                      recvBytes: Int? = nil) -> [[UInt8]] {
         let n = schedules.count
         var ranks = (0..<n).map { r in
-            Rank(schedule: schedules[r], send: inputs[r], recv: inPlace ? inputs[r] : [UInt8](repeating: 0xEE, count: inputs[r].count),
+            Rank(schedule: schedules[r], send: inputs[r],
+                 recv: inPlace ? inputs[r] : [UInt8](repeating: 0xEE, count: recvBytes ?? inputs[r].count),
                  scratch: [UInt8](repeating: 0xCD, count: schedules[r].scratchBytes), pending: schedules[r].predecessorCount,
                  done: Array(repeating: false, count: schedules[r].steps.count), inPlace: inPlace)
         }
