@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "HFReduceC", dependencies: ["CHFReduceABI", "HFReduce", "HFRSystem", "HFRBootstrap", "CHFRShims"],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=include/hfreduce.map"])]),
         .executableTarget(name: "hfrun", dependencies: ["HFRSystem"]),
-        .executableTarget(name: "hfr-bench", dependencies: ["HFReduce"], path: "Benchmarks/hfr-bench"),
+        .executableTarget(name: "hfr-bench", dependencies: ["HFReduce", "HFRSystem"], path: "Benchmarks/hfr-bench"),
         .executableTarget(name: "kernel-bench", dependencies: ["HFRKernels"], path: "Benchmarks/kernel-bench",
                           swiftSettings: fastPath),
         .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport"], path: "Tests/hfr-testworker"),

@@ -35,6 +35,8 @@ struct Options {
     var algorithm: String?
     /// CSV output file written by rank 0 (`--csv`).
     var csvPath: String?
+    /// Print per-NIC and per-socket traffic after the run (`--nic-stats`).
+    var nicStats = false
     /// Output format (`--peers-format`).
     var format: OutputFormat = .ncclTests
     /// Peers format: minimum seconds per timed repetition (`--min-time`, `-t`).
@@ -91,6 +93,8 @@ options:
   -a, --algorithm A      allreduce: tree, ring, doubling or halving (default: the library's
                          choice, HFR_ALGO)
       --csv FILE         rank 0 also writes the rows to FILE as CSV, with a header line
+      --nic-stats        after the run, every rank prints the bytes and frames each NIC and
+                         each socket carried
   -h, --help             show this help
 
 peers format (--peers-format, allreduce and alltoall): the ../shared/peers contract instead,
@@ -215,6 +219,9 @@ func parseCommandLine(_ args: [String]) -> Result<Command, UsageError> {
             guard let v = value() else { return missing() }
             guard !v.isEmpty else { return bad(v, "expected a file name") }
             o.csvPath = v
+        case "--nic-stats":
+            if let inline { return fail("option \(arg) takes no value (got '\(inline)')") }
+            o.nicStats = true
         case "--peers-format":
             if let inline { return fail("option \(arg) takes no value (got '\(inline)')") }
             o.format = .peers

@@ -105,5 +105,6 @@ do {
     fail(rank: rankName, text(error), status: 1)
 }
 let wrong = report!.totalWrong
+if options.nicStats { printNICStatistics(comm) }
 comm.destroy()
 exit(wrong > 0 ? 1 : 0)

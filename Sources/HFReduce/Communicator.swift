@@ -122,6 +122,10 @@ public final class Communicator: @unchecked Sendable {
         if first { engine.abort("rank \(rank) aborted the communicator") }
     }
 
+    /// Bytes and frames each socket to each peer has carried so far (per NIC, through the local
+    /// address), for diagnostics.
+    public func linkStatistics() -> [ChannelStatistics] { engine.statistics() }
+
     /// The error that broke this communicator (a failed peer, a timeout), or nil while it is healthy.
     public var asyncError: HFRError? { engine.error.map(HFRError.init) }
 

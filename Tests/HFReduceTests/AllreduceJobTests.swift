@@ -104,6 +104,17 @@ final class AllreduceJobTests: XCTestCase {
         XCTAssertTrue(r.output.contains("lo (127.0.0.1)"), r.output)
     }
 
+    /// hfr-bench checks its results and, with --nic-stats, reports the traffic of every NIC and socket.
+    func testBenchmarkChecksAndReportsNICTraffic() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 120, program: "hfr-bench", ["alltoall", "-b", "8", "-e", "1M", "-f", "8", "-c", "1", "--nic-stats"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("# Out of bounds values : 0 OK"), r.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(r.output.contains("[\(rank)] #   nic lo (127.0.0.1): sent "), r.output)
+            XCTAssertTrue(r.output.contains("[\(rank)] #   peer \(1 - rank) link 0 socket 0 127.0.0.1:"), r.output)
+        }
+    }
+
     /// A connection with a wrong job token at rendezvous is refused and logged; the job carries on.
     func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
         let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["intruder"])
