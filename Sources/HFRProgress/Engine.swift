@@ -9,9 +9,12 @@ import HFRKernels
 /// collective's schedule, moves its messages over the peers' sockets and hands large
 /// reductions to worker threads. Callers submit schedules and wait on `Request`s.
 ///
-/// Threading: `submit`, `abort` and `shutdown` may be called from any thread; everything else
-/// runs on the progress thread. The only locks are the submission queue's and the completion
-/// lock, neither held across a system call on the progress thread.
+/// Threading: `submit`, `abort` and `shutdown` may be called from any thread. The event loop's
+/// state belongs to whichever thread holds `driver`: the progress thread, or a caller blocked in
+/// `Request.wait` that runs the loop itself (`drive(until:)`). `driver` is an ownership token that
+/// is only ever try-locked by the progress thread, so holding it across the loop's syscalls
+/// never blocks the data path. The submission queue's lock and the completion lock are held for a
+/// few instructions only, never across a system call.
 public final class Engine: @unchecked Sendable {
     let config: EngineConfiguration
     let epoll: Epoll
@@ -91,6 +94,7 @@ public final class Engine: @unchecked Sendable {
 
     deinit {
         close(config.listenFD)
+        discard?.deallocate()
     }
 
     public var rank: Int { config.rank }
