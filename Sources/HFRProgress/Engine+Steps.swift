@@ -41,7 +41,7 @@ extension Engine {
             }
         case .combine, .copy, .scale:
             let bytes = step.kind == .copy ? step.length : step.length * c.type.size
-            var job = ReductionJob(kind: step.kind == .combine ? 0 : step.kind == .copy ? 1 : 2,
+            let job = ReductionJob(kind: step.kind == .combine ? 0 : step.kind == .copy ? 1 : 2,
                                    dst: c.pointer(step.dst), a: UnsafeRawPointer(c.pointer(step.a)),
                                    b: UnsafeRawPointer(c.pointer(step.kind == .combine ? step.b : step.a)),
                                    length: step.length, type: c.type, op: c.op, ranks: c.ranks, cookie: cookie(c, i))
@@ -50,7 +50,6 @@ extension Engine {
                 complete(c, i)
             } else {
                 c.state[i] = 2
-                job.cookie = cookie(c, i)
                 workers.submit(job)
             }
         }

@@ -20,7 +20,7 @@ public struct EngineConfiguration: Sendable {
     /// Payload bytes queued per socket before the scheduler holds back (`HFR_SOCKET_INFLIGHT`).
     public var maxQueuedBytesPerSocket: Int = 2 << 20
     /// Reductions of at most this many bytes run on the progress thread itself (`HFR_INLINE_REDUCE`).
-    public var inlineReduceBytes: Int = 64 << 10
+    public var inlineReduceBytes: Int = 256 << 10
     /// Reduction worker threads (`HFR_REDUCE_THREADS`); 0 reduces on the progress thread.
     public var reduceThreads: Int = 1
     /// Deadline for every collective and connection (`HFR_TIMEOUT`).
