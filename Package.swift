@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "hfrun", targets: ["hfrun"]),
         .executable(name: "hfr-bench", targets: ["hfr-bench"]),
         .executable(name: "kernel-bench", targets: ["kernel-bench"]),
+        .executable(name: "hfr-topo", targets: ["hfr-topo"]),
     ],
     targets: [
         // C shims: only what Swift cannot call directly (epoll's packed struct, sendmsg/iovec helpers).
@@ -38,6 +39,12 @@ let package = Package(
                 swiftSettings: fastPath),
         // Rendezvous through rank 0 and the launcher environment (torchrun, Open MPI, Slurm).
         .target(name: "HFRBootstrap", dependencies: ["HFRSystem", "HFRTransport"]),
+        // hwloc and libnuma calls Swift cannot make directly: hwloc's inline helpers, unions and
+        // bitmap iteration, loading with I/O devices kept, CPU_SET masks, mbind/get_mempolicy node masks.
+        .target(name: "CHFRTopology", linkerSettings: [.linkedLibrary("hwloc"), .linkedLibrary("numa")]),
+        // Machine topology from hwloc (NUMA nodes, cores, NICs and HCAs with their locality), the
+        // placement of threads and buffers near the NIC, thread pinning and NUMA-bound buffers.
+        .target(name: "HFRTopology", dependencies: ["CHFRTopology"]),
         // The public Swift API.
         .target(name: "HFReduce",
                 dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap"]),
@@ -51,10 +58,14 @@ let package = Package(
         .executableTarget(name: "hfr-bench", dependencies: ["HFReduce", "HFRSystem"], path: "Benchmarks/hfr-bench"),
         .executableTarget(name: "kernel-bench", dependencies: ["HFRKernels"], path: "Benchmarks/kernel-bench",
                           swiftSettings: fastPath),
+        // Prints cores, NUMA nodes, NICs and HCAs and the placement HFRTopology chooses (--xml FILE: another machine).
+        .executableTarget(name: "hfr-topo", dependencies: ["HFRTopology", "HFRSystem"]),
         .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport"], path: "Tests/hfr-testworker"),
         .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
         .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
         .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),
+        // Placement against the hwloc XML topologies in Topologies/ (read by path), pinning and NUMA binding here.
+        .testTarget(name: "HFRTopologyTests", dependencies: ["HFRTopology"], exclude: ["Topologies"]),
         .testTarget(name: "HFReduceTests", dependencies: ["HFReduce", "HFRBootstrap", "HFRSystem"]),
     ],
     swiftLanguageModes: [.v5]
