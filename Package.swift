@@ -45,6 +45,13 @@ let package = Package(
         // Machine topology from hwloc (NUMA nodes, cores, NICs and HCAs with their locality), the
         // placement of threads and buffers near the NIC, thread pinning and NUMA-bound buffers.
         .target(name: "HFRTopology", dependencies: ["CHFRTopology"]),
+        // ibverbs through a table of function pointers: filled by dlopen of libibverbs.so.1 (never
+        // linked, so nothing needs libibverbs to start) or by the software verbs device for tests
+        // (HFR_IB_SOFT=N: shared memory + process_vm_writev between the processes of one machine).
+        .target(name: "CHFRVerbs", linkerSettings: [.linkedLibrary("dl")]),
+        // Typed wrappers around the verbs the RDMA transport uses: devices and HFR_IB_HCA selection,
+        // PDs, memory regions and the registration cache, CQs, RC queue pairs and their connection.
+        .target(name: "HFRVerbs", dependencies: ["CHFRVerbs", "HFRSystem"]),
         // The public Swift API.
         .target(name: "HFReduce",
                 dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap"]),
@@ -60,12 +67,16 @@ let package = Package(
                           swiftSettings: fastPath),
         // Prints cores, NUMA nodes, NICs and HCAs and the placement HFRTopology chooses (--xml FILE: another machine).
         .executableTarget(name: "hfr-topo", dependencies: ["HFRTopology", "HFRSystem"]),
+        // Tests/HFRVerbsTests' peer process: the other side of the cross-process RDMA write test.
+        .executableTarget(name: "hfr-verbs-testpeer", dependencies: ["HFRVerbs", "HFRSystem"], path: "Tests/hfr-verbs-testpeer"),
         .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport"], path: "Tests/hfr-testworker"),
         .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
         .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
         .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),
         // Placement against the hwloc XML topologies in Topologies/ (read by path), pinning and NUMA binding here.
         .testTarget(name: "HFRTopologyTests", dependencies: ["HFRTopology"], exclude: ["Topologies"]),
+        // The soft verbs device's checks, the Swift wrappers, and a write between two processes.
+        .testTarget(name: "HFRVerbsTests", dependencies: ["HFRVerbs", "CHFRVerbs", "HFRSystem"]),
         .testTarget(name: "HFReduceTests", dependencies: ["HFReduce", "HFRBootstrap", "HFRSystem"]),
     ],
     swiftLanguageModes: [.v5]
