@@ -17,6 +17,19 @@ PREFIX=hfrtb
 STATE=/run/$PREFIX.state
 
 die() { echo "testbed: $*" >&2; exit 1; }
+
+# A tc rate (500mbit, 1gbit, 100kbit, 2500000bit) in bits per second.
+bits() {
+  local r=${1,,} num unit
+  num=${r%%[a-z]*}; unit=${r#"$num"}
+  case $unit in
+    bit|"") echo "${num%.*}" ;;
+    kbit) awk -v n="$num" 'BEGIN{printf "%d", n*1000}' ;;
+    mbit) awk -v n="$num" 'BEGIN{printf "%d", n*1000000}' ;;
+    gbit) awk -v n="$num" 'BEGIN{printf "%d", n*1000000000}' ;;
+    *) die "rate '$1': use bit, kbit, mbit or gbit" ;;
+  esac
+}
 need_root() { [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"; command -v ip >/dev/null || die "needs iproute2 (ip)"; }
 
 down() {
@@ -54,8 +67,12 @@ up() {
       ip -n "$ns" link set nic$k up
       ip -n $PREFIX-sw link set "sw$h-$k" master br$k
       ip -n $PREFIX-sw link set "sw$h-$k" up
-      ip netns exec "$ns" tc qdisc add dev nic$k root tbf rate "$r" burst 64kb latency 10ms
-      ip netns exec $PREFIX-sw tc qdisc add dev "sw$h-$k" root tbf rate "$r" burst 64kb latency 10ms
+      # The bucket holds 2 ms at the rate (at least 128 KiB), so that 64 KiB GSO packets pass
+      # and TCP reaches the rate, as ../shared/peers/netns.sh does.
+      local burst=$(( $(bits "$r") / 8 / 500 ))
+      (( burst < 131072 )) && burst=131072
+      ip netns exec "$ns" tc qdisc add dev nic$k root tbf rate "$r" burst "$burst" latency 10ms
+      ip netns exec $PREFIX-sw tc qdisc add dev "sw$h-$k" root tbf rate "$r" burst "$burst" latency 10ms
     done
   done
   echo "$hosts $nics $rates" > "$STATE"

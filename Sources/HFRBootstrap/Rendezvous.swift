@@ -4,7 +4,7 @@ import HFRTransport
 
 /// What the rendezvous gives every rank: where each rank listens, and the communicator's id.
 public struct RendezvousResult: Sendable {
-    public var addresses: [SocketAddress]
+    public var addresses: [RankAddress]
     public var commID: UInt64
 }
 
@@ -15,20 +15,27 @@ public struct RendezvousError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Rank 0 runs the rendezvous: every other rank connects to the root address, says who it is
-/// (handshake with magic, version, job token, rank, size) and which port it listens on; when all
-/// have checked in, rank 0 sends everyone the table of addresses and a fresh communicator id.
+/// (handshake with magic, version, job token, rank, size), which port it listens on and the
+/// addresses of its NICs; when all have checked in, rank 0 sends everyone the table of addresses
+/// and a fresh communicator id. A rank that publishes no NIC is reached at the address rank 0
+/// sees its connection come from.
 /// A connection that fails the handshake is closed and logged, and the rendezvous carries on.
 public enum Rendezvous {
     enum Reject: UInt64 {
         case worldSize = 1, duplicateRank = 2
     }
 
-    /// Runs the rendezvous for `rank`. `listen` is this rank's data listener: its IPv4 address
-    /// is published as is, or, when 0, as rank 0 sees the rank's connection. `deadline` is monotonic.
-    public static func run(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress,
+    /// Runs the rendezvous for `rank`. `listen` is this rank's data listener: the port on every
+    /// NIC in its `nics`, or, when that is empty, on the address rank 0 sees the rank connect
+    /// from. `deadline` is monotonic.
+    public static func run(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress,
                            deadline: UInt64) throws -> RendezvousResult {
+        guard listen.nics.count <= RankAddress.maxNICs else {
+            throw RendezvousError("rank \(rank) publishes \(listen.nics.count) NIC addresses; at most \(RankAddress.maxNICs) are allowed (narrow HFR_SOCKET_IFNAME)")
+        }
         if size == 1 {
-            return RendezvousResult(addresses: [SocketAddress(ip: listen.ip == 0 ? root.ip : listen.ip, port: listen.port)], commID: randomID())
+            return RendezvousResult(addresses: [listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)]) : listen],
+                                    commID: randomID())
         }
         return rank == 0
             ? try serve(size: size, root: root, jobToken: jobToken, listen: listen, deadline: deadline)
@@ -40,7 +47,7 @@ public enum Rendezvous {
         return g.next()
     }
 
-    static func serve(size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress, deadline: UInt64) throws -> RendezvousResult {
+    static func serve(size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress, deadline: UInt64) throws -> RendezvousResult {
         let lfd: Int32
         if let reserved = RootReservation.take(root) {
             lfd = reserved
@@ -51,8 +58,8 @@ public enum Rendezvous {
         }
         defer { close(lfd) }
         try TCPSocket.setNonBlocking(lfd)
-        var addresses = [SocketAddress?](repeating: nil, count: size)
-        addresses[0] = SocketAddress(ip: listen.ip == 0 ? root.ip : listen.ip, port: listen.port)
+        var addresses = [RankAddress?](repeating: nil, count: size)
+        addresses[0] = listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)]) : listen
         var conns: [Int32] = []
         defer { for fd in conns { close(fd) } }
         var joined = 1
@@ -73,6 +80,18 @@ public enum Rendezvous {
                 close(fd); continue
             }
             let from = Int(hello.fromRank)
+            let nicCount = Int((hello.value >> 16) & 0xFFFF)
+            var nicBytes = [UInt8](repeating: 0, count: nicCount * 8)
+            if nicCount > RankAddress.maxNICs {
+                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): it publishes \(nicCount) NICs (at most \(RankAddress.maxNICs))")
+                close(fd); continue
+            }
+            do {
+                try nicBytes.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: min(deadline, MonotonicClock.nanoseconds() + 10_000_000_000)) }
+            } catch {
+                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): its NIC addresses did not arrive: \(error)")
+                close(fd); continue
+            }
             var reject: Reject?
             if hello.kind != .hello || hello.jobToken != jobToken {
                 Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): job token differs (another job, or HFR_JOB_TOKEN unset on one side)")
@@ -91,27 +110,31 @@ public enum Rendezvous {
                 _ = try? bytes.withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) }
                 close(fd); continue
             }
-            // The address the root sees the rank at is one that routes from the other ranks too.
-            let published = UInt32(truncatingIfNeeded: hello.value >> 16)
-            let seen = remote?.ip ?? root.ip
-            addresses[from] = SocketAddress(ip: published != 0 ? published : (seen == 0 ? root.ip : seen),
-                                            port: UInt16(truncatingIfNeeded: hello.value))
+            // Without published NICs, the address the root sees the rank at is one that routes
+            // from the other ranks too.
+            let port = UInt16(truncatingIfNeeded: hello.value)
+            if nicCount == 0 {
+                let seen = remote?.ip ?? root.ip
+                addresses[from] = RankAddress(port: port, nics: [NICAddress(ip: seen == 0 ? root.ip : seen, prefixLength: 32)])
+            } else {
+                addresses[from] = RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount))
+            }
             conns.append(fd)
             joined += 1
         }
         let commID = randomID()
-        var table = [UInt8](repeating: 0, count: size * 8)
-        for (r, a) in addresses.enumerated() {
+        // The table: per rank, port u16 and NIC count u16, then 8 bytes per NIC.
+        var table: [UInt8] = []
+        for a in addresses {
             let a = a!
-            table.withUnsafeMutableBytes {
-                $0.storeBytes(of: a.ip.littleEndian, toByteOffset: r * 8, as: UInt32.self)
-                $0.storeBytes(of: a.port.littleEndian, toByteOffset: r * 8 + 4, as: UInt16.self)
-            }
+            table += withUnsafeBytes(of: a.port.littleEndian) { Array($0) }
+            table += withUnsafeBytes(of: UInt16(a.nics.count).littleEndian) { Array($0) }
+            table += encodeNICs(a.nics)
         }
         for fd in conns {
             var ok = Handshake(kind: .accept, jobToken: jobToken, commID: commID, fromRank: 0, toRank: 0, ranks: size)
             ok.value = commID
-            let msg = ok.bytes + table
+            let msg = ok.bytes + withUnsafeBytes(of: UInt32(table.count).littleEndian) { Array($0) } + table
             do { try msg.withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) } } catch {
                 throw RendezvousError("rendezvous: cannot send the address table: \(error)")
             }
@@ -119,18 +142,18 @@ public enum Rendezvous {
         return RendezvousResult(addresses: addresses.map { $0! }, commID: commID)
     }
 
-    static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: SocketAddress, deadline: UInt64) throws -> RendezvousResult {
+    static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress, deadline: UInt64) throws -> RendezvousResult {
         let fd: Int32
         do { fd = try TCPSocket.connect(to: root, deadline: deadline) } catch {
             throw RendezvousError("rank \(rank) cannot reach rank 0 at \(root) for rendezvous: \(error)")
         }
         defer { close(fd) }
         var hello = Handshake(kind: .hello, jobToken: jobToken, commID: 0, fromRank: rank, toRank: 0, ranks: size)
-        hello.value = UInt64(listen.ip) << 16 | UInt64(listen.port)
+        hello.value = UInt64(listen.nics.count) << 16 | UInt64(listen.port)
         var reply = [UInt8](repeating: 0, count: Handshake.size)
         let h: Handshake
         do {
-            try hello.bytes.withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) }
+            try (hello.bytes + encodeNICs(listen.nics)).withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) }
             try reply.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: deadline) }
             h = try reply.withUnsafeBytes { raw throws(HandshakeError) in try Handshake.decode(raw) }
         } catch let e as SystemCallError where e.errno.rawValue == ETIMEDOUT {
@@ -150,16 +173,55 @@ public enum Rendezvous {
         guard h.kind == .accept, h.jobToken == jobToken else {
             throw RendezvousError("rank \(rank): unexpected rendezvous reply from \(root)")
         }
-        var table = [UInt8](repeating: 0, count: size * 8)
-        do { try table.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: deadline) } } catch {
+        var lengthBytes = [UInt8](repeating: 0, count: 4)
+        var table: [UInt8] = []
+        do {
+            try lengthBytes.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: deadline) }
+            let length = Int(lengthBytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+            guard length <= size * (4 + 8 * RankAddress.maxNICs) else {
+                throw RendezvousError("rank \(rank): rank 0 announced an address table of \(length) bytes, more than \(size) ranks can fill")
+            }
+            table = [UInt8](repeating: 0, count: length)
+            try table.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: deadline) }
+        } catch let e as RendezvousError { throw e } catch {
             throw RendezvousError("rank \(rank): the address table from rank 0 did not arrive: \(error)")
         }
-        let addresses = (0..<size).map { r in
-            table.withUnsafeBytes {
-                SocketAddress(ip: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: r * 8, as: UInt32.self)),
-                              port: UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: r * 8 + 4, as: UInt16.self)))
+        var addresses: [RankAddress] = []
+        var at = 0
+        for r in 0..<size {
+            guard at + 4 <= table.count else { throw RendezvousError("rank \(rank): the address table from rank 0 ends before rank \(r)'s entry") }
+            let (port, count) = table.withUnsafeBytes {
+                (UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt16.self)),
+                 Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self))))
             }
+            at += 4
+            guard count >= 1, count <= RankAddress.maxNICs, at + count * 8 <= table.count else {
+                throw RendezvousError("rank \(rank): the address table from rank 0 gives rank \(r) \(count) NICs in \(table.count - at) bytes")
+            }
+            addresses.append(RankAddress(port: port, nics: decodeNICs(Array(table[at..<(at + count * 8)]), count: count)))
+            at += count * 8
         }
         return RendezvousResult(addresses: addresses, commID: h.value)
+    }
+
+    /// 8 bytes per NIC: IPv4 address u32, prefix length u8, 3 bytes zero.
+    static func encodeNICs(_ nics: [NICAddress]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: nics.count * 8)
+        out.withUnsafeMutableBytes { p in
+            for (k, n) in nics.enumerated() {
+                p.storeBytes(of: n.ip.littleEndian, toByteOffset: k * 8, as: UInt32.self)
+                p.storeBytes(of: UInt8(n.prefixLength), toByteOffset: k * 8 + 4, as: UInt8.self)
+            }
+        }
+        return out
+    }
+
+    static func decodeNICs(_ bytes: [UInt8], count: Int) -> [NICAddress] {
+        bytes.withUnsafeBytes { p in
+            (0..<count).map { k in
+                NICAddress(ip: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: k * 8, as: UInt32.self)),
+                           prefixLength: Int(p.load(fromByteOffset: k * 8 + 4, as: UInt8.self)))
+            }
+        }
     }
 }

@@ -4,30 +4,58 @@ import HFRTransport
 
 extension Engine {
     /// Connections are made when a collective first needs a peer: the higher rank dials the lower
-    /// one's listener, once per socket; the lower rank waits for it.
+    /// one's listener, once per socket of every link, from the link's local NIC to the peer's; the
+    /// lower rank waits for them.
     func ensureConnected(_ peer: PeerState) {
         guard peer.phase == .idle else { return }
         peer.phase = .connecting
         guard config.rank > peer.rank else { return }
-        let address = config.peerAddresses[peer.rank]
-        for s in 0..<config.socketsPerPeer {
-            do {
-                let fd = try TCPSocket.make()
-                try TCPSocket.setNonBlocking(fd)
-                TCPSocket.configureForData(fd, bufferBytes: config.socketBufferBytes)
-                let connected = try TCPSocket.startConnect(fd, to: address)
-                let p = PendingConnection(id: nextPendingID, fd: fd, phase: .connecting, peer: peer.rank, socket: s,
-                                          deadline: MonotonicClock.nanoseconds() &+ config.timeoutNanoseconds,
-                                          remote: "rank \(peer.rank) at \(address)")
-                nextPendingID += 1
-                pending[p.id] = p
-                try epoll.add(fd, events: Epoll.readable | Epoll.writable, token: Engine.tokenPending | UInt64(p.id))
-                if connected { advance(p, events: Epoll.writable) }
-            } catch {
-                peerFailed(peer.rank, "cannot connect to \(address): \(error)")
-                return
+        if peer.links.isEmpty {
+            peerFailed(peer.rank, "no link: rank \(peer.rank) published no NIC address")
+            return
+        }
+        let mine = config.peerAddresses[config.rank], theirs = config.peerAddresses[peer.rank]
+        for (l, link) in peer.links.enumerated() {
+            let address = SocketAddress(ip: theirs.nics[link.remote].ip, port: theirs.port)
+            for s in 0..<peer.socketsPerLink {
+                let channel = l * peer.socketsPerLink + s
+                do {
+                    let fd = try TCPSocket.make()
+                    do {
+                        try TCPSocket.setNonBlocking(fd)
+                        TCPSocket.configureForData(fd, bufferBytes: config.socketBufferBytes)
+                        // Leave through the link's own NIC (only when this rank published its NICs).
+                        if !config.nicNames.isEmpty { try TCPSocket.bind(fd, to: SocketAddress(ip: mine.nics[link.local].ip, port: 0)) }
+                        let connected = try TCPSocket.startConnect(fd, to: address)
+                        let p = PendingConnection(id: nextPendingID, fd: fd, phase: .connecting, peer: peer.rank, socket: channel,
+                                                  deadline: MonotonicClock.nanoseconds() &+ config.timeoutNanoseconds,
+                                                  remote: "rank \(peer.rank) at \(address)")
+                        nextPendingID += 1
+                        pending[p.id] = p
+                        try epoll.add(fd, events: Epoll.readable | Epoll.writable, token: Engine.tokenPending | UInt64(p.id))
+                        if connected { advance(p, events: Epoll.writable) }
+                    } catch {
+                        close(fd)
+                        throw error
+                    }
+                } catch {
+                    connectionLost(peer.rank, channel: channel, "cannot connect to \(address) over link \(l) (\(link.name)): \(error)")
+                }
             }
         }
+    }
+
+    /// A connection of `channel` to `rank` could not be made. With other links to the peer the job
+    /// goes on without it; the peer fails only when no channel is left.
+    func connectionLost(_ rank: Int, channel: Int, _ reason: String) {
+        let peer = peers[rank]
+        guard peer.phase != .failed && peer.phase != .closed else { return }
+        peer.lost += 1
+        if peer.reliable && peer.lost < peer.channels.count {
+            Log.warn(rank: config.rank, "\(reason); carrying on over the other links to rank \(rank)")
+            return
+        }
+        peerFailed(rank, reason)
     }
 
     func acceptIncoming() {
@@ -57,17 +85,18 @@ extension Engine {
             guard events & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 else { return }
             if let e = TCPSocket.pendingError(p.fd) {
                 dropPending(p, reason: nil)
-                peerFailed(p.peer, "cannot connect to \(p.remote): \(e)")
+                connectionLost(p.peer, channel: p.socket, "cannot connect to \(p.remote): \(e)")
                 return
             }
             var hello = Handshake(kind: .hello, jobToken: config.jobToken, commID: config.commID,
                                   fromRank: config.rank, toRank: p.peer, ranks: config.ranks)
-            hello.socket = UInt16(p.socket)
+            hello.socket = UInt16(p.socket % config.socketsPerPeer)
+            hello.link = UInt16(p.socket / config.socketsPerPeer)
             let bytes = hello.bytes
             let sent = bytes.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard sent == Handshake.size else {
                 dropPending(p, reason: nil)
-                peerFailed(p.peer, "cannot send the handshake to \(p.remote): \(Errno.current)")
+                connectionLost(p.peer, channel: p.socket, "cannot send the handshake to \(p.remote): \(Errno.current)")
                 return
             }
             p.phase = .awaitingReply
@@ -77,7 +106,7 @@ extension Engine {
             if n == 0 || (n < 0 && Errno.current != .again && Errno.current != .interrupted) {
                 let why = n == 0 ? "closed during the handshake" : "\(Errno.current)"
                 dropPending(p, reason: p.phase == .awaitingHello ? "connection from \(p.remote) \(why)" : nil)
-                if p.phase == .awaitingReply { peerFailed(p.peer, "\(p.remote) \(why)") }
+                if p.phase == .awaitingReply { connectionLost(p.peer, channel: p.socket, "\(p.remote) \(why)") }
                 return
             }
             if n < 0 { return }
@@ -90,9 +119,10 @@ extension Engine {
                 return
             }
             if p.phase == .awaitingReply {
-                guard h.kind == .accept, Int(h.fromRank) == p.peer, h.jobToken == config.jobToken, h.commID == config.commID else {
+                guard h.kind == .accept, Int(h.fromRank) == p.peer, h.jobToken == config.jobToken, h.commID == config.commID,
+                      Int(h.link) * config.socketsPerPeer + Int(h.socket) == p.socket else {
                     dropPending(p, reason: nil)
-                    peerFailed(p.peer, "\(p.remote) refused the connection")
+                    connectionLost(p.peer, channel: p.socket, "\(p.remote) refused the connection")
                     return
                 }
                 attach(p, peer: p.peer, socket: p.socket)
@@ -101,22 +131,24 @@ extension Engine {
                     dropPending(p, reason: "rejected connection from \(p.remote): expected a hello, got \(h.kind)"); return
                 }
                 if let why = h.mismatch(jobToken: config.jobToken, commID: config.commID, myRank: config.rank,
-                                        ranks: config.ranks, sockets: config.socketsPerPeer) {
+                                        ranks: config.ranks, sockets: config.socketsPerPeer, links: { self.peers[$0].links.count }) {
                     dropPending(p, reason: "rejected connection from \(p.remote): \(why)"); return
                 }
                 let peer = peers[Int(h.fromRank)]
-                if peer.channels[Int(h.socket)] != nil || peer.phase == .failed || peer.phase == .closed {
-                    dropPending(p, reason: "rejected connection from \(p.remote): rank \(h.fromRank) socket \(h.socket) is already connected"); return
+                let channel = Int(h.link) * config.socketsPerPeer + Int(h.socket)
+                if peer.channels[channel] != nil || peer.down[channel] != nil || peer.phase == .failed || peer.phase == .closed {
+                    dropPending(p, reason: "rejected connection from \(p.remote): rank \(h.fromRank) link \(h.link) socket \(h.socket) is already connected"); return
                 }
                 var reply = Handshake(kind: .accept, jobToken: config.jobToken, commID: config.commID,
                                       fromRank: config.rank, toRank: Int(h.fromRank), ranks: config.ranks)
                 reply.socket = h.socket
+                reply.link = h.link
                 let bytes = reply.bytes
                 let sent = bytes.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 guard sent == Handshake.size else { dropPending(p, reason: "cannot answer \(p.remote): \(Errno.current)"); return }
                 TCPSocket.configureForData(p.fd, bufferBytes: config.socketBufferBytes)
                 if peer.phase == .idle { peer.phase = .connecting }
-                attach(p, peer: Int(h.fromRank), socket: Int(h.socket))
+                attach(p, peer: Int(h.fromRank), socket: channel)
             }
         }
     }
@@ -128,25 +160,39 @@ extension Engine {
         close(p.fd)
     }
 
-    /// Turns a finished handshake into a data channel; the peer is connected once all its sockets are.
-    func attach(_ p: PendingConnection, peer rank: Int, socket: Int) {
+    /// Turns a finished handshake into a data channel. A peer over one link is connected once all
+    /// its sockets are; a peer over several links as soon as one is, the others joining as they come.
+    func attach(_ p: PendingConnection, peer rank: Int, socket channel: Int) {
         pending[p.id] = nil
         let peer = peers[rank]
-        let ch = TCPChannel(fd: p.fd, peer: rank, link: 0, index: socket, delegate: self, maxPayload: config.fragmentBytes)
-        peer.channels[socket] = ch
+        let l = channel / peer.socketsPerLink
+        let ch = TCPChannel(fd: p.fd, peer: rank, link: l, index: channel, delegate: self,
+                            maxPayload: config.fragmentBytes, reliable: peer.reliable)
+        peer.channels[channel] = ch
         peer.attached += 1
         try? epoll.modify(p.fd, events: Epoll.readable, token: channelToken(ch))
-        guard peer.attached == config.socketsPerPeer else { return }
+        let link = peer.links[l]
+        if !link.announced && (l * peer.socketsPerLink..<(l + 1) * peer.socketsPerLink).allSatisfy({ peer.channels[$0] != nil }) {
+            link.announced = true
+            Log.info(rank: config.rank, "link \(l) to rank \(rank): \(link.name), \(peer.socketsPerLink) socket(s)"
+                     + (peer.reliable ? " (one of \(peer.links.count) links: fragments acknowledged, at most \(config.maxInflightFragments) in flight per link)" : ""))
+        }
+        if peer.phase == .connected {
+            pumpSends(peer)
+            do { if try ch.readable() { markDirty(ch) } } catch { channelFailed(ch, error) }
+            return
+        }
+        guard peer.reliable || peer.attached == peer.channels.count else { return }
         peer.phase = .connected
         peer.eagerCredits = config.eagerCredits
-        Log.info(rank: config.rank, "connected to rank \(rank) at \(config.peerAddresses[rank]) with \(config.socketsPerPeer) socket(s)")
-        if let ch0 = peer.channels[0] {
+        Log.info(rank: config.rank, "connected to rank \(rank) over \(peer.links.count) link(s) x \(peer.socketsPerLink) socket(s) (HFR_NSOCKS)")
+        if let ch0 = peer.controlChannel {
             for h in peer.pendingControl { ch0.enqueue(control: h) }
             peer.pendingControl.removeAll()
             markDirty(ch0)
         }
         pumpSends(peer)
         // Data may already be waiting on sockets attached earlier.
-        for case let c? in peer.channels { do { try c.readable() } catch { channelFailed(c, error); return } }
+        for case let c? in peer.channels { do { if try c.readable() { markDirty(c) } } catch { channelFailed(c, error); return } }
     }
 }

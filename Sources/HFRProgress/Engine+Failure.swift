@@ -31,7 +31,11 @@ extension Engine {
             return
         }
         let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
-        if busy {
+            || peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
+        if busy && peers[rank].reliable {
+            // One link failing is not the peer failing: the others carry on.
+            channelDown(ch, reason)
+        } else if busy {
             peerFailed(rank, reason)
         } else {
             Log.info(rank: config.rank, "rank \(rank) closed its connection (\(reason))")
@@ -64,11 +68,17 @@ extension Engine {
         for case let ch? in peer.channels {
             _ = ch.drainQueue()
             epoll.remove(ch.fd)
+            peer.retired.append(ch)
         }
+        for ch in peer.down.values { _ = ch.drainQueue(); peer.retired.append(ch) }
+        peer.down.removeAll()
+        peer.downCounts.removeAll()
         peer.channels = peer.channels.map { _ in nil }
         peer.attached = 0
         peer.sendQueue.removeAll()
         peer.sendHead = 0
+        peer.resend.removeAll()
+        peer.resendHead = 0
         for p in pending.values where p.peer == rank { dropPending(p, reason: nil) }
     }
 
@@ -104,7 +114,7 @@ extension Engine {
             peer.pendingControl = [FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0)]
         }
         for peer in peers where peer.phase == .connected {
-            guard let ch = peer.channels[0] else { continue }
+            guard let ch = peer.controlChannel else { continue }
             ch.enqueue(control: FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0))
             // Best effort, without waiting: the kernel buffer is all we use.
             _ = try? ch.flush()

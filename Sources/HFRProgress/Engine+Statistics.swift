@@ -8,6 +8,8 @@ public struct ChannelStatistics: Sendable {
     public var socket: Int
     public var local: SocketAddress?
     public var remote: SocketAddress?
+    /// False once the socket went down (its counters stay).
+    public var isUp: Bool
     public var bytesSent: Int
     public var bytesReceived: Int
     public var framesSent: Int
@@ -22,9 +24,13 @@ extension Engine {
         defer { driver.unlock() }
         var out: [ChannelStatistics] = []
         for peer in peers {
-            for case let ch? in peer.channels {
-                out.append(ChannelStatistics(peer: ch.peer, link: ch.link, socket: ch.index,
-                                             local: try? TCPSocket.localAddress(ch.fd), remote: TCPSocket.peerAddress(ch.fd),
+            for ch in peer.channels.compactMap({ $0 }) + peer.down.values + peer.retired {
+                let link = peer.links[ch.link]
+                let mine = config.peerAddresses[config.rank].nics[link.local], theirs = config.peerAddresses[peer.rank]
+                out.append(ChannelStatistics(peer: ch.peer, link: ch.link, socket: ch.index % peer.socketsPerLink,
+                                             local: SocketAddress(ip: mine.ip, port: 0),
+                                             remote: SocketAddress(ip: theirs.nics[link.remote].ip, port: theirs.port),
+                                             isUp: peer.channels[ch.index] === ch,
                                              bytesSent: ch.bytesSent, bytesReceived: ch.bytesReceived,
                                              framesSent: ch.framesSent, framesReceived: ch.framesReceived))
             }

@@ -23,9 +23,16 @@ extension Engine {
         switch step.kind {
         case .recv:
             c.state[i] = 1
-            sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
-                                                        offset: UInt64(step.length), length: 0, signature: c.schedule.signature))
-            if !peers[Int(step.peer)].parked.isEmpty { deliverParked(c, i) }
+            let peer = peers[Int(step.peer)]
+            // A message parked here has taken one of the sender's eager credits; the clear-to-send
+            // gives the credit back, so it goes out only once the parked copy has left its slot
+            // (at once if it has fully arrived, otherwise when it has). Parked messages thus never
+            // outnumber the credits, however the links reorder frames.
+            if !peer.parked.isEmpty, peer.parked.contains(where: { $0.sequence == c.sequence && $0.index == step.index }) {
+                deliverParked(c, i)
+                return
+            }
+            sendClear(c, i)
         case .send:
             c.state[i] = 1
             if c.cleared[i] {
@@ -96,7 +103,15 @@ extension Engine {
              notifyPeers: true)
     }
 
-    /// Hands a parked eager message to receive step `i`, if it has fully arrived.
+    /// Advertises receive step `i` to its sender.
+    @inline(__always) func sendClear(_ c: ActiveCollective, _ i: Int) {
+        let step = c.schedule.steps[i]
+        sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
+                                                    offset: UInt64(step.length), length: 0, signature: c.schedule.signature))
+    }
+
+    /// Hands a parked eager message to receive step `i`, if it has fully arrived, and returns the
+    /// sender's credit with the clear-to-send.
     func deliverParked(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
         let peer = peers[Int(step.peer)]
@@ -105,6 +120,7 @@ extension Engine {
         guard m.complete else { return }  // the payload's arrival delivers it
         peer.parked.remove(at: k)
         peer.freeSlots.append(m.slot)
+        sendClear(c, i)
         guard m.signature == c.schedule.signature else {
             signatureMismatch(c, peer: peer.rank)
             return
@@ -125,44 +141,141 @@ extension Engine {
         pumpSends(peer)
     }
 
-    /// Cuts queued sends into fragments and gives each to the socket with the least bytes queued,
-    /// up to the per-socket in-flight cap; the rest waits until sockets drain.
+    /// Cuts queued sends into fragments and hands each to a socket, until the sockets are full.
+    ///
+    /// Frames taken back from a channel that went down go first. Then, when the queue holds sends
+    /// of several collectives, they take turns, each turn worth fragments in proportion to what
+    /// the collective still has to send to this peer, so that none starves; within a collective
+    /// sends go in order, which keeps pipelines moving. See `pickChannel` for where each goes.
     func pumpSends(_ peer: PeerState) {
         guard peer.phase == .connected else { return }
-        let nsock = peer.channels.count
-        while peer.sendHead < peer.sendQueue.count {
-            let ck = peer.sendQueue[peer.sendHead]
-            guard let (c, i) = lookup(ck) else { peer.sendHead += 1; continue }
-            let step = c.schedule.steps[i]
-            let src = UnsafeRawPointer(c.pointer(step.a))
-            while c.queued[i] < step.length {
-                var best: TCPChannel?
-                for k in 0..<nsock {
-                    guard let ch = peer.channels[(peer.nextChannel + k) % nsock] else { continue }
-                    if !ch.hasRoom || ch.queuedBytes >= config.maxQueuedBytesPerSocket { continue }
-                    if best == nil || ch.queuedBytes < best!.queuedBytes { best = ch }
-                }
-                guard let ch = best else { return }
-                peer.nextChannel = (ch.index + 1) % nsock
-                let frag = min(step.length - c.queued[i], config.fragmentBytes)
-                var h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
-                                    offset: UInt64(c.queued[i]), length: UInt32(frag), signature: c.schedule.signature)
-                if c.eager[i] { h.flags = FrameHeader.eagerFlag }
-                _ = ch.enqueue(data: h, payload: src + c.queued[i], cookie: ck)
-                c.queued[i] += frag
-                markDirty(ch)
+        while peer.resendHead < peer.resend.count {
+            let f = peer.resend[peer.resendHead]
+            if lookup(f.cookie) == nil {
+                // Its collective failed meanwhile: the buffer may be gone.
+                peer.resendHead += 1
+                continue
             }
-            peer.sendHead += 1
+            guard let ch = pickChannel(peer, bytes: Int(f.header.length)) else { return }
+            _ = ch.enqueue(data: f.header, payload: f.payload, cookie: f.cookie)
+            markDirty(ch)
+            peer.resendHead += 1
+        }
+        if peer.resendHead > 0 { peer.resend.removeAll(keepingCapacity: true); peer.resendHead = 0 }
+        while peer.sendHead < peer.sendQueue.count {
+            let e = nextSend(peer)
+            let ck = peer.sendQueue[e]
+            guard let (c, i) = lookup(ck) else { finishQueued(peer, e); continue }
+            let step = c.schedule.steps[i]
+            if c.queued[i] >= step.length { finishQueued(peer, e); continue }
+            let frag = c.eager[i] ? step.length : min(step.length - c.queued[i], fragmentSize(peer, step.length))
+            guard let ch = pickChannel(peer, bytes: frag) else { return }
+            var h = FrameHeader(kind: .data, sequence: c.sequence, index: step.index,
+                                offset: UInt64(c.queued[i]), length: UInt32(frag), signature: c.schedule.signature)
+            if c.eager[i] { h.flags = FrameHeader.eagerFlag }
+            _ = ch.enqueue(data: h, payload: UnsafeRawPointer(c.pointer(step.a)) + c.queued[i], cookie: ck)
+            c.queued[i] += frag
+            markDirty(ch)
+            if peer.turnQuota > 0 { peer.turnQuota -= 1 }
+            if c.queued[i] >= step.length { finishQueued(peer, e) }
         }
         peer.sendQueue.removeAll(keepingCapacity: true)
         peer.sendHead = 0
+    }
+
+    /// Removes the fully queued send at `e` from the queue.
+    @inline(__always) func finishQueued(_ peer: PeerState, _ e: Int) {
+        if e == peer.sendHead { peer.sendHead += 1 } else { peer.sendQueue.remove(at: e) }
+    }
+
+    /// The queue position of the send whose fragment goes next: the head while one collective
+    /// sends to this peer; otherwise the first send of the collective whose turn it is.
+    func nextSend(_ peer: PeerState) -> Int {
+        let q = peer.sendQueue
+        let headSeq = UInt32(truncatingIfNeeded: q[peer.sendHead] >> 32)
+        var single = true
+        for k in (peer.sendHead + 1)..<q.count where UInt32(truncatingIfNeeded: q[k] >> 32) != headSeq { single = false; break }
+        if single { return peer.sendHead }
+        if peer.turnQuota > 0, let k = (peer.sendHead..<q.count).first(where: { UInt32(truncatingIfNeeded: q[$0] >> 32) == peer.turn }) {
+            return k
+        }
+        // Next turn: the collective after the current one, in queue order, wrapping around.
+        var order: [UInt32] = []
+        var pendingBytes: [Int] = []
+        for k in peer.sendHead..<q.count {
+            let seq = UInt32(truncatingIfNeeded: q[k] >> 32)
+            var left = 0
+            if let (c, i) = lookup(q[k]) { left = c.schedule.steps[i].length - c.queued[i] }
+            if let j = order.firstIndex(of: seq) { pendingBytes[j] += left } else { order.append(seq); pendingBytes.append(left) }
+        }
+        let at = order.firstIndex(of: peer.turn).map { ($0 + 1) % order.count } ?? 0
+        peer.turn = order[at]
+        let least = max(1, pendingBytes.filter { $0 > 0 }.min() ?? 1)
+        peer.turnQuota = min(16, max(1, pendingBytes[at] / least))
+        return (peer.sendHead..<q.count).first { UInt32(truncatingIfNeeded: q[$0] >> 32) == peer.turn }!
+    }
+
+    /// Fragment size for a message of `length` bytes: the largest (`HFR_FRAGMENT_MAX`) over one
+    /// link; over several, small enough that the message spreads over every link a few times
+    /// over, but not below `HFR_FRAGMENT_MIN`.
+    @inline(__always) func fragmentSize(_ peer: PeerState, _ length: Int) -> Int {
+        guard peer.reliable else { return config.fragmentBytes }
+        let per = (length / (4 * peer.links.count) + 4095) & ~4095
+        return max(config.fragmentMinBytes, min(config.fragmentBytes, per))
+    }
+
+    /// The socket the next fragment of `bytes` goes to, or nil when every socket is full.
+    ///
+    /// Over one link: the socket with the fewest bytes queued, below `HFR_SOCKET_INFLIGHT`.
+    /// Over several: the link that will deliver it soonest, judged by the bytes it has in flight
+    /// (written or queued, not yet acknowledged) and the rate at which its receiver has been
+    /// acknowledging, among the links below `HFR_MAX_INFLIGHT` fragments in flight; then that
+    /// link's least loaded socket. Faster links thus carry proportionally more.
+    @inline(__always) func pickChannel(_ peer: PeerState, bytes: Int) -> TCPChannel? {
+        let nsock = peer.channels.count
+        if !peer.reliable {
+            var best: TCPChannel?
+            for k in 0..<nsock {
+                guard let ch = peer.channels[(peer.nextChannel + k) % nsock] else { continue }
+                if !ch.hasRoom || ch.queuedBytes >= config.maxQueuedBytesPerSocket { continue }
+                if best == nil || ch.queuedBytes < best!.queuedBytes { best = ch }
+            }
+            if let best { peer.nextChannel = (best.index + 1) % nsock }
+            return best
+        }
+        var fastest = 0.0
+        for link in peer.links where link.rate > fastest { fastest = link.rate }
+        var bestLink = -1, bestScore = Double.infinity, bestChannel: TCPChannel?
+        let spl = peer.socketsPerLink
+        for l in 0..<peer.links.count {
+            var frames = 0, inflight = 0
+            var pick: TCPChannel?
+            for s in 0..<spl {
+                guard let ch = peer.channels[l * spl + s] else { continue }
+                frames += ch.framesInFlight
+                inflight += ch.bytesInFlight
+                if ch.hasRoom && (pick == nil || ch.bytesInFlight < pick!.bytesInFlight) { pick = ch }
+            }
+            guard let pick, frames < config.maxInflightFragments else { continue }
+            // Links not measured yet count as fast as the fastest one, so they get tried.
+            let rate = peer.links[l].rate > 0 ? peer.links[l].rate : (fastest > 0 ? fastest : 1)
+            let score = Double(inflight + bytes) / rate
+            if score < bestScore { bestScore = score; bestLink = l; bestChannel = pick }
+        }
+        if let ch = bestChannel, ch.bytesInFlight == 0 {
+            let link = peer.links[bestLink]
+            var idle = true
+            for s in 0..<spl where (peer.channels[bestLink * spl + s]?.bytesInFlight ?? 0) > 0 { idle = false }
+            if idle { link.windowStart = MonotonicClock.nanoseconds(); link.windowBytes = 0 }
+        }
+        return bestChannel
     }
 
     func sendControl(to rank: Int, _ h: FrameHeader) {
         let peer = peers[rank]
         switch peer.phase {
         case .connected:
-            if let ch = peer.channels[0] { ch.enqueue(control: h); markDirty(ch) }
+            if let ch = peer.controlChannel { ch.enqueue(control: h); markDirty(ch) }
         case .idle, .connecting:
             peer.pendingControl.append(h)
             ensureConnected(peer)
@@ -302,12 +415,23 @@ extension Engine: ChannelDelegate {
                          notifyPeers: true)
                 }
             }
-        case .data:
+        case .linkDown:
+            try linkDownReceived(from: channel.peer, channel: Int(h.index), count: h.offset)
+        case .data, .ack:
             break
         }
     }
 
     public func channel(_ channel: TCPChannel, sent ck: UInt64, bytes: Int) {
+        if channel.reliable {
+            let peer = peers[channel.peer]
+            var busy = false
+            let spl = peer.socketsPerLink
+            for s in 0..<spl where (peer.channels[channel.link * spl + s]?.bytesInFlight ?? 0) > 0 { busy = true }
+            peer.links[channel.link].record(bytes, now: MonotonicClock.nanoseconds(), busy: busy)
+            // The acknowledgement freed room in flight: the flush of this channel pumps the queue.
+            if peer.hasQueuedSends { markDirty(channel) }
+        }
         guard let (c, i) = lookup(ck) else { return }
         c.progress[i] += bytes
         if c.progress[i] == c.schedule.steps[i].length { complete(c, i) }

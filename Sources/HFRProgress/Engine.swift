@@ -82,7 +82,16 @@ public final class Engine: @unchecked Sendable {
         slots = Array(repeating: nil, count: config.maxActive)
         p2pSubmitted = Array(repeating: 0, count: config.ranks * 2)
         p2pActivated = Array(repeating: 0, count: config.ranks * 2)
-        peers = (0..<config.ranks).map { PeerState(rank: $0, sockets: config.socketsPerPeer) }
+        let me = config.peerAddresses[config.rank]
+        peers = (0..<config.ranks).map { r in
+            let theirs = config.peerAddresses[r]
+            let links: [LinkState] = r == config.rank ? [] : LinkPlan.links(me: config.rank, me, peer: r, theirs).map { pair -> LinkState in
+                let nic = pair.local < config.nicNames.count ? "\(config.nicNames[pair.local]) " : ""
+                return LinkState(local: pair.local, remote: pair.remote,
+                                 name: "\(nic)\(SocketAddress(ip: me.nics[pair.local].ip, port: 0).host) -> \(SocketAddress(ip: theirs.nics[pair.remote].ip, port: theirs.port))")
+            }
+            return PeerState(rank: r, links: links, socketsPerLink: config.socketsPerPeer)
+        }
         ready.reserveCapacity(4096)
         dirty.reserveCapacity(64)
         try TCPSocket.setNonBlocking(config.listenFD)
@@ -265,7 +274,7 @@ public final class Engine: @unchecked Sendable {
             let peer = Int((token >> 16) & 0xFFFF_FFFF), socket = Int(token & 0xFFFF)
             guard peer < peers.count, let ch = peers[peer].channels[socket] else { return }
             if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 {
-                do { try ch.readable() } catch { channelFailed(ch, error); return }
+                do { if try ch.readable() { markDirty(ch) } } catch { channelFailed(ch, error); return }
             }
             if events & Epoll.writable != 0 { markDirty(ch) }
         case Engine.tokenPending:
@@ -444,6 +453,7 @@ public final class Engine: @unchecked Sendable {
 
     func checkTimers(_ now: UInt64) {
         checkSuspected(now)
+        checkStalledLinks(now)
         for c in order where !c.finished && now >= c.deadline {
             fail(.timeout(seconds: Double(config.timeoutNanoseconds) / 1e9, operation: c.request.name, waitingFor: c.waitingFor),
                  notifyPeers: true)
@@ -452,7 +462,7 @@ public final class Engine: @unchecked Sendable {
         for p in pending.values where now >= p.deadline {
             dropPending(p, reason: "handshake with \(p.remote) did not finish within HFR_TIMEOUT")
             if p.phase != .awaitingHello {
-                peerFailed(p.peer, "could not connect within HFR_TIMEOUT (\(p.remote))")
+                connectionLost(p.peer, channel: p.socket, "could not connect within HFR_TIMEOUT (\(p.remote))")
             }
         }
     }
@@ -466,7 +476,7 @@ public final class Engine: @unchecked Sendable {
         epoll.remove(config.listenFD)
         var open: [TCPChannel] = []
         for peer in peers {
-            for case let ch? in peer.channels {
+            for case let ch? in peer.channels where ch.isOpen {
                 _ = try? ch.flush()
                 Glibc.shutdown(ch.fd, Int32(SHUT_WR))
                 open.append(ch)

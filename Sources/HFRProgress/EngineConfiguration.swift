@@ -1,4 +1,5 @@
 import HFRSystem
+import HFRTransport
 
 /// Everything the progress engine of one communicator needs to know, resolved from the
 /// environment and the rendezvous by the layer above.
@@ -7,8 +8,10 @@ public struct EngineConfiguration: Sendable {
     public var ranks: Int
     public var jobToken: UInt64
     public var commID: UInt64
-    /// Where every rank listens for data connections, indexed by rank.
-    public var peerAddresses: [SocketAddress]
+    /// Where every rank listens for data connections (a port and its NICs), indexed by rank.
+    public var peerAddresses: [RankAddress]
+    /// Interface names of this rank's published NICs, in `peerAddresses[rank]`'s order (for logs).
+    public var nicNames: [String] = []
     /// This rank's listening socket (already bound and listening); the engine owns it from now on.
     public var listenFD: Int32
     /// TCP sockets per peer (`HFR_NSOCKS`).
@@ -38,7 +41,14 @@ public struct EngineConfiguration: Sendable {
     /// Collectives in flight at once; later submissions wait in a backlog.
     public var maxActive: Int = 64
 
-    public init(rank: Int, ranks: Int, jobToken: UInt64, commID: UInt64, peerAddresses: [SocketAddress], listenFD: Int32) {
+    /// Smallest fragment when a peer has several links (`HFR_FRAGMENT_MIN`).
+    public var fragmentMinBytes: Int = 64 << 10
+    /// Fragments per link sent and not yet acknowledged (`HFR_MAX_INFLIGHT`), peers with several links.
+    public var maxInflightFragments: Int = 8
+    /// A link that acknowledges nothing this long with fragments in flight is down (`HFR_LINK_TIMEOUT`).
+    public var linkTimeoutNanoseconds: UInt64 = 2_000_000_000
+
+    public init(rank: Int, ranks: Int, jobToken: UInt64, commID: UInt64, peerAddresses: [RankAddress], listenFD: Int32) {
         self.rank = rank; self.ranks = ranks; self.jobToken = jobToken; self.commID = commID
         self.peerAddresses = peerAddresses; self.listenFD = listenFD
     }

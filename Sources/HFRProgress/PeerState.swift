@@ -1,15 +1,38 @@
 import HFRTransport
 import HFRSystem
 
-/// The progress thread's view of one peer: its sockets, and the sends waiting for room on them.
+/// The progress thread's view of one peer: its links and sockets, and the sends waiting for room
+/// on them.
 final class PeerState {
     enum Phase { case idle, connecting, connected, closed, failed }
 
     let rank: Int
     var phase: Phase = .idle
+    /// One link per NIC pair (`LinkPlan`), each with `socketsPerLink` sockets.
+    let links: [LinkState]
+    let socketsPerLink: Int
+    /// Sockets by channel number `link * socketsPerLink + socket`; nil until attached, and again
+    /// once down.
     var channels: [TCPChannel?]
     var writeInterest: [Bool]
     var attached = 0
+    /// Channels that failed to connect, or went down.
+    var lost = 0
+    /// Channels this rank closed that wait for the peer's final count before their frames are re-sent.
+    var down: [Int: TCPChannel] = [:]
+    /// Final counts the peer reported for channels still open here (consumed when they close).
+    var downCounts: [Int: UInt64] = [:]
+    /// Channels that are gone, kept for their traffic counters.
+    var retired: [TCPChannel] = []
+    /// Data frames taken back from a channel that went down, sent again ahead of new fragments.
+    var resend: [PendingFrame] = []
+    var resendHead = 0
+    /// Fair polling of several collectives' sends: whose turn it is and how many fragments it has left.
+    var turn: UInt32 = 0
+    var turnQuota = 0
+
+    /// A peer with several links acknowledges frames, so that a link's failure loses nothing.
+    var reliable: Bool { links.count > 1 }
     /// Control frames waiting for the connection.
     var pendingControl: [FrameHeader] = []
     /// Send steps (cookies) waiting to be cut into fragments, oldest first.
@@ -30,14 +53,26 @@ final class PeerState {
     var eagerPool: UnsafeMutableRawPointer?
     var freeSlots: [Int] = []
 
-    init(rank: Int, sockets: Int) {
+    init(rank: Int, links: [LinkState], socketsPerLink: Int) {
         self.rank = rank
-        channels = Array(repeating: nil, count: sockets)
-        writeInterest = Array(repeating: false, count: sockets)
+        self.links = links
+        self.socketsPerLink = socketsPerLink
+        channels = Array(repeating: nil, count: max(1, links.count) * socketsPerLink)
+        writeInterest = Array(repeating: false, count: channels.count)
         sendQueue.reserveCapacity(256)
+        resend.reserveCapacity(64)
     }
 
-    var hasQueuedSends: Bool { sendHead < sendQueue.count }
+    var hasQueuedSends: Bool { sendHead < sendQueue.count || resendHead < resend.count }
+
+    /// The channel control frames go on: the one with the fewest payload bytes ahead of them, so
+    /// that a clear-to-send does not wait behind megabytes of data (the receiver takes control
+    /// frames from any channel).
+    var controlChannel: TCPChannel? {
+        var best: TCPChannel?
+        for case let ch? in channels where best == nil || ch.bytesInFlight < best!.bytesInFlight { best = ch }
+        return best
+    }
 
     deinit { eagerPool?.deallocate() }
 }
@@ -52,6 +87,37 @@ struct ParkedMessage {
     var signature: UInt32
 }
 
+/// One NIC pair between this rank and a peer, and what the scheduler knows of it.
+final class LinkState {
+    /// This rank's NIC and the peer's, as indices into their published addresses.
+    let local: Int, remote: Int
+    /// Description for logs: "nic1 198.18.1.1 -> 198.18.1.2:40123".
+    let name: String
+    /// Delivered bytes per nanosecond, measured from acknowledgements while the link is busy (0: not yet).
+    var rate = 0.0
+    var windowStart: UInt64 = 0
+    var windowBytes = 0
+    var announced = false
+
+    init(local: Int, remote: Int, name: String) {
+        self.local = local; self.remote = remote; self.name = name
+    }
+
+    /// Counts `bytes` acknowledged at `now`; a sample is taken every 2 ms of busy time.
+    func record(_ bytes: Int, now: UInt64, busy: Bool) {
+        if windowStart == 0 { windowStart = now; windowBytes = 0 }
+        windowBytes += bytes
+        let elapsed = now &- windowStart
+        if elapsed >= 2_000_000 {
+            let sample = Double(windowBytes) / Double(elapsed)
+            rate = rate == 0 ? sample : 0.75 * rate + 0.25 * sample
+            windowStart = now
+            windowBytes = 0
+        }
+        if !busy { windowStart = 0 }
+    }
+}
+
 /// A connection that has not finished its handshake yet.
 final class PendingConnection {
     enum Phase { case connecting, awaitingReply, awaitingHello }
@@ -59,6 +125,7 @@ final class PendingConnection {
     let fd: Int32
     var phase: Phase
     let peer: Int      // for outgoing connections
+    /// Channel number (link * sockets per link + socket), for outgoing connections.
     let socket: Int
     var buffer = [UInt8](repeating: 0, count: Handshake.size)
     var filled = 0

@@ -6,6 +6,8 @@ public struct InterfaceAddress: Sendable, CustomStringConvertible {
     public var ip: UInt32
     public var isUp: Bool
     public var isLoopback: Bool
+    /// Length of the subnet prefix (from the netmask).
+    public var prefixLength: Int = 32
     public var description: String { "\(name)=\(SocketAddress(ip: ip, port: 0).host)" }
 
     public init(name: String, ip: UInt32, isUp: Bool, isLoopback: Bool) {
@@ -24,9 +26,14 @@ public struct InterfaceAddress: Sendable, CustomStringConvertible {
             guard let sa = ifa.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET) else { continue }
             let ip = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
             let flags = Int32(bitPattern: ifa.pointee.ifa_flags)
-            out.append(InterfaceAddress(name: String(cString: ifa.pointee.ifa_name), ip: ip,
-                                        isUp: flags & Int32(IFF_UP) != 0,
-                                        isLoopback: flags & Int32(IFF_LOOPBACK) != 0))
+            var a = InterfaceAddress(name: String(cString: ifa.pointee.ifa_name), ip: ip,
+                                     isUp: flags & Int32(IFF_UP) != 0,
+                                     isLoopback: flags & Int32(IFF_LOOPBACK) != 0)
+            if let nm = ifa.pointee.ifa_netmask, nm.pointee.sa_family == sa_family_t(AF_INET) {
+                let mask = nm.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                a.prefixLength = mask.nonzeroBitCount
+            }
+            out.append(a)
         }
         return out
     }

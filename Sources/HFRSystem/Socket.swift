@@ -34,10 +34,18 @@ public enum TCPSocket {
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
         var sa = address.sockaddr
-        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         if rc != 0 { let e = SystemCallError("bind(\(address))"); close(fd); throw e }
         if Glibc.listen(fd, backlog) != 0 { let e = SystemCallError("listen(\(address))"); close(fd); throw e }
         return (fd, try localAddress(fd))
+    }
+
+    /// `bind(2)` to `address` before `connect(2)`, so that a connection leaves through the NIC
+    /// that owns the address.
+    public static func bind(_ fd: Int32, to address: SocketAddress) throws {
+        var sa = address.sockaddr
+        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 { throw SystemCallError("bind(\(address))") }
     }
 
     /// `getsockname(2)`.

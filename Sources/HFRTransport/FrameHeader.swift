@@ -10,6 +10,16 @@ public enum FrameKind: UInt8, Sendable {
     /// The sender's communicator has failed; `index` is the rank that failed first (or -1),
     /// `offset` the reason code. The receiver fails its pending work and passes the word on.
     case abort = 3
+    /// Sent back on a channel of a peer with several links: the receiver has taken the first
+    /// `offset` counted frames (data, clear-to-send, abort) that came in on this channel. The
+    /// sender forgets them; until then it keeps each one, to re-send it on another link if this
+    /// one fails.
+    case ack = 4
+    /// Channel `index` of this peer connection is down (its NIC failed, its socket broke or it
+    /// stalled): the sender closed it after taking `offset` counted frames from it. The receiver
+    /// closes its end too, answers with its own count, and re-sends on the surviving channels
+    /// exactly the frames the other side has not taken.
+    case linkDown = 5
 }
 
 /// Why a frame from the wire was rejected. Everything from the wire is untrusted.
@@ -51,6 +61,11 @@ public struct FrameHeader: Equatable, Sendable {
     /// `flags` bit of a data frame sent before its clear-to-send: the whole message in one
     /// fragment, which the receiver may have to park until it posts the receive.
     public static let eagerFlag: UInt8 = 1
+
+    /// Whether a reliable channel counts, keeps and acknowledges frames of this kind (acks and
+    /// link-down notices are not counted).
+    @inline(__always)
+    public static func isCounted(_ kind: FrameKind) -> Bool { kind != .ack && kind != .linkDown }
 
     public var kind: FrameKind
     public var flags: UInt8 = 0

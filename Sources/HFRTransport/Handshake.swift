@@ -17,7 +17,7 @@ public struct Handshake: Equatable, Sendable {
     public static let size = 48
     public static let magic: UInt32 = 0x4852_4648  // "HFRH"
     /// Bumped whenever the wire format changes; peers of another version are refused.
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
 
     public enum Kind: UInt16, Sendable { case hello = 1, accept = 2, reject = 3 }
 
@@ -82,13 +82,15 @@ public struct Handshake: Equatable, Sendable {
     }
 
     /// Checks a hello against what this rank expects; returns a sentence naming the mismatch.
-    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: Int) -> String? {
+    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: Int, links: (Int) -> Int) -> String? {
         if self.jobToken != jobToken { return "job token differs (HFR_JOB_TOKEN of another job?)" }
         if self.commID != commID { return "communicator id 0x\(String(self.commID, radix: 16)) is not this communicator's" }
         if Int(self.ranks) != ranks { return "peer says the job has \(self.ranks) ranks, this rank has \(ranks)" }
         if Int(toRank) != myRank { return "peer called rank \(toRank), this is rank \(myRank)" }
         if Int(fromRank) >= ranks || Int(fromRank) == myRank { return "peer claims to be rank \(fromRank)" }
         if Int(socket) >= sockets { return "socket number \(socket) is outside 0..<\(sockets) (HFR_NSOCKS differs?)" }
+        let n = links(Int(fromRank))
+        if Int(link) >= n { return "link number \(link) is outside 0..<\(n) (the ranks disagree about their NICs)" }
         return nil
     }
 }

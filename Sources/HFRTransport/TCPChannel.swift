@@ -12,8 +12,16 @@ public protocol ChannelDelegate: AnyObject {
     func channel(_ channel: TCPChannel, receivedPayloadOf cookie: UInt64, header: FrameHeader)
     /// A control frame (clear-to-send, abort) arrived.
     func channel(_ channel: TCPChannel, control header: FrameHeader) throws
-    /// A data frame queued with `cookie` has been handed to the kernel in full.
+    /// A data frame queued with `cookie` is done with: handed to the kernel in full, or, on a
+    /// reliable channel, acknowledged by the receiver.
     func channel(_ channel: TCPChannel, sent cookie: UInt64, bytes: Int)
+}
+
+/// A frame taken back from a channel that went down, to be sent again on another one.
+public struct PendingFrame {
+    public var header: FrameHeader
+    public var payload: UnsafeRawPointer?
+    public var cookie: UInt64
 }
 
 /// Why a channel stopped.
@@ -35,11 +43,19 @@ public enum ChannelError: Error, CustomStringConvertible {
 /// several of these per link (`HFR_NSOCKS`). Frames are queued in a fixed ring (no allocation
 /// on the data path); header and payload go out in one `sendmsg`; payload comes in with `recv`
 /// straight into the destination the delegate names.
+///
+/// A *reliable* channel (a peer reached over several links) keeps every counted frame it wrote
+/// (data, clear-to-send, abort) until the receiver acknowledges it: the receiver counts the frames
+/// it has taken and sends the count back in `ack` frames. When the channel goes down, the frames
+/// after the receiver's final count are taken back (`takeBack`) and sent on another channel, so
+/// nothing is lost and nothing arrives twice.
 public final class TCPChannel {
     public let fd: Int32
     public let peer: Int
     public let link: Int
     public let index: Int
+    /// Keeps written frames until acknowledged (see above).
+    public let reliable: Bool
     public unowned(unsafe) var delegate: ChannelDelegate
     /// The largest data payload a frame may announce (the fragment size limit).
     public let maxPayload: Int
@@ -51,6 +67,7 @@ public final class TCPChannel {
         var length: Int
         var payload: UnsafeRawPointer?
         var cookie: UInt64
+        var header: FrameHeader
     }
     private let capacity: Int
     private var ring: UnsafeMutablePointer<Outgoing>
@@ -65,6 +82,22 @@ public final class TCPChannel {
     private let iov = UnsafeMutablePointer<iovec>.allocate(capacity: TCPChannel.maxIovecs)
     /// Payload bytes queued and not yet handed to the kernel.
     public private(set) var queuedBytes = 0
+    /// Data frames (and their payload bytes) queued or written and not yet done with: on a
+    /// reliable channel until acknowledged, otherwise until written.
+    public private(set) var framesInFlight = 0, bytesInFlight = 0
+
+    // Reliable channels: written frames not yet acknowledged, oldest first (a growable ring; it
+    // holds at most what the flow control lets into flight, so it stops growing early).
+    private var log: UnsafeMutablePointer<Outgoing>
+    private var logCapacity = 256, logHead = 0, logCount = 0
+    /// Counted frames the receiver has acknowledged: the ordinal of the log's first entry.
+    public private(set) var acknowledged: UInt64 = 0
+    /// Counted frames taken from this channel, and the count last sent back in an ack.
+    public private(set) var received: UInt64 = 0
+    private var receivedAcked: UInt64 = 0
+    /// Monotonic time of the last sign of life from the receiver (an ack that freed frames), or
+    /// of the moment frames went into flight on an idle channel: the stall deadline counts from it.
+    public var lastProgress: UInt64 = 0
     /// Whether the channel waits for EPOLLOUT (the kernel buffer was full).
     public private(set) var wantsWritable = false
 
@@ -81,18 +114,31 @@ public final class TCPChannel {
     /// Counters for diagnostics.
     public private(set) var bytesSent = 0, bytesReceived = 0, framesSent = 0, framesReceived = 0
 
-    public init(fd: Int32, peer: Int, link: Int, index: Int, delegate: ChannelDelegate, maxPayload: Int, queueCapacity: Int = 1024) {
+    public init(fd: Int32, peer: Int, link: Int, index: Int, delegate: ChannelDelegate, maxPayload: Int,
+                reliable: Bool = false, queueCapacity: Int = 1024) {
         self.fd = fd; self.peer = peer; self.link = link; self.index = index
-        self.delegate = delegate; self.maxPayload = maxPayload
+        self.delegate = delegate; self.maxPayload = maxPayload; self.reliable = reliable
         capacity = queueCapacity
         ring = .allocate(capacity: queueCapacity)
         headers = .allocate(byteCount: queueCapacity * FrameHeader.size, alignment: 8)
         control = .allocate(byteCount: controlCapacity, alignment: 8)
+        log = .allocate(capacity: logCapacity)
     }
 
     deinit {
         ring.deallocate()
+        log.deallocate()
         headers.deallocate(); control.deallocate(); iov.deallocate(); stage.deallocate()
+        if isOpen { close(fd) }
+    }
+
+    /// Whether the socket is still open (`closeSocket` not called).
+    public private(set) var isOpen = true
+
+    /// `close(2)`s the socket of a channel that went down; its frames stay for `takeBack`.
+    public func closeSocket() {
+        guard isOpen else { return }
+        isOpen = false
         close(fd)
     }
 
@@ -102,28 +148,38 @@ public final class TCPChannel {
 
     /// Queues a data frame; returns false when the ring is full.
     @inline(__always)
-    public func enqueue(data header: FrameHeader, payload: UnsafeRawPointer, cookie: UInt64) -> Bool {
+    public func enqueue(data header: FrameHeader, payload: UnsafeRawPointer?, cookie: UInt64) -> Bool {
         if count == capacity { return false }
+        if reliable && !hasUnfinishedFrames { lastProgress = MonotonicClock.nanoseconds() }
         let slot = (head + count) % capacity
         header.encode(to: headers + slot * FrameHeader.size)
-        (ring + slot).initialize(to: Outgoing(length: Int(header.length), payload: payload, cookie: cookie))
+        (ring + slot).initialize(to: Outgoing(length: Int(header.length), payload: payload, cookie: cookie, header: header))
         count += 1
         queuedBytes += Int(header.length)
+        framesInFlight += 1
+        bytesInFlight += Int(header.length)
         return true
     }
+
+    /// Whether the channel holds frames the receiver has not acknowledged (reliable channels),
+    /// or frames not yet written.
+    public var hasUnfinishedFrames: Bool { count > 0 || logCount > 0 || controlSent < controlEnd }
 
     /// Queues a control frame (no payload); it goes out at the next frame boundary, before any
     /// data frame not yet started.
     public func enqueue(control header: FrameHeader) {
+        if reliable && !hasUnfinishedFrames { lastProgress = MonotonicClock.nanoseconds() }
         if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
         if controlEnd + FrameHeader.size > controlCapacity {
             // Rare (a burst of clear-to-sends): grow; control frames are not on the fragment path.
+            // Whole headers move, so that offsets stay multiples of the header size.
+            let from = controlSent / FrameHeader.size * FrameHeader.size
             let bigger = UnsafeMutableRawPointer.allocate(byteCount: controlCapacity * 2, alignment: 8)
-            bigger.copyMemory(from: control + controlSent, byteCount: controlEnd - controlSent)
+            bigger.copyMemory(from: control + from, byteCount: controlEnd - from)
             control.deallocate()
             control = bigger
-            controlEnd -= controlSent
-            controlSent = 0
+            controlEnd -= from
+            controlSent -= from
             controlCapacity *= 2
         }
         header.encode(to: control + controlEnd)
@@ -188,6 +244,14 @@ public final class TCPChannel {
         let pending = controlEnd - controlSent
         if pending > 0 {
             let c = min(left, pending)
+            if reliable {
+                // Keep each control frame this write completed, in wire order.
+                var h = controlSent / FrameHeader.size
+                while (h + 1) * FrameHeader.size <= controlSent + c {
+                    logControl(at: h * FrameHeader.size)
+                    h += 1
+                }
+            }
             controlSent += c
             left -= c
             if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
@@ -209,7 +273,87 @@ public final class TCPChannel {
         headSent = 0
         queuedBytes -= f.length
         framesSent += 1
-        delegate.channel(self, sent: f.cookie, bytes: f.length)
+        if reliable {
+            appendLog(f)
+        } else {
+            framesInFlight -= 1
+            bytesInFlight -= f.length
+            delegate.channel(self, sent: f.cookie, bytes: f.length)
+        }
+    }
+
+    private func appendLog(_ f: Outgoing) {
+        if logCount == logCapacity {
+            let bigger = UnsafeMutablePointer<Outgoing>.allocate(capacity: logCapacity * 2)
+            for k in 0..<logCount { (bigger + k).initialize(to: log[(logHead + k) % logCapacity]) }
+            log.deallocate()
+            log = bigger
+            logHead = 0
+            logCapacity *= 2
+        }
+        (log + (logHead + logCount) % logCapacity).initialize(to: f)
+        logCount += 1
+    }
+
+    /// Logs the control frame encoded at `offset` of the control buffer, unless it is an ack or
+    /// a link-down notice (those are not counted: they repeat state, not news).
+    private func logControl(at offset: Int) {
+        guard let h = try? FrameHeader.decode(UnsafeRawBufferPointer(start: control + offset, count: FrameHeader.size), maxPayload: 0),
+              FrameHeader.isCounted(h.kind) else { return }
+        appendLog(Outgoing(length: 0, payload: nil, cookie: 0, header: h))
+    }
+
+    /// The receiver has taken the first `count` counted frames: forget them, and report the data
+    /// frames among them as done.
+    private func acknowledge(_ count: UInt64) throws(ChannelError) {
+        guard count >= acknowledged, count - acknowledged <= UInt64(logCount) else {
+            throw .protocolViolation("rank \(peer) acknowledges \(count) frames on socket \(link).\(index); \(acknowledged) were acknowledged and \(logCount) more written")
+        }
+        if count > acknowledged { lastProgress = MonotonicClock.nanoseconds() }
+        while acknowledged < count {
+            let f = log[logHead]
+            logHead = (logHead + 1) % logCapacity
+            logCount -= 1
+            acknowledged += 1
+            if f.header.kind == .data {
+                framesInFlight -= 1
+                bytesInFlight -= f.length
+                delegate.channel(self, sent: f.cookie, bytes: f.length)
+            }
+        }
+    }
+
+    /// Takes back, after the channel went down, every frame the receiver did not take: those
+    /// after its final count `peerReceived` (which acknowledges the ones before), and those never
+    /// written. The channel is empty afterwards.
+    public func takeBack(peerReceived: UInt64) throws(ChannelError) -> [PendingFrame] {
+        try acknowledge(peerReceived)
+        var out: [PendingFrame] = []
+        while logCount > 0 {
+            let f = log[logHead]
+            logHead = (logHead + 1) % logCapacity
+            logCount -= 1
+            out.append(PendingFrame(header: f.header, payload: f.payload, cookie: f.cookie))
+        }
+        var c = controlSent / FrameHeader.size * FrameHeader.size
+        while c + FrameHeader.size <= controlEnd {
+            if let h = try? FrameHeader.decode(UnsafeRawBufferPointer(start: control + c, count: FrameHeader.size), maxPayload: 0),
+               FrameHeader.isCounted(h.kind) {
+                out.append(PendingFrame(header: h, payload: nil, cookie: 0))
+            }
+            c += FrameHeader.size
+        }
+        while count > 0 {
+            let f = ring[head]
+            head = (head + 1) % capacity
+            count -= 1
+            out.append(PendingFrame(header: f.header, payload: f.payload, cookie: f.cookie))
+        }
+        headSent = 0
+        controlSent = 0; controlEnd = 0
+        queuedBytes = 0
+        framesInFlight = 0; bytesInFlight = 0
+        return out
     }
 
     /// Reads frames until the socket has no more data (or `budget` bytes were read, for fairness).
@@ -218,7 +362,21 @@ public final class TCPChannel {
     /// burst of control frames and small messages costs one `recv`; whatever part of a payload
     /// arrived there is copied to its destination, and the rest of a large payload is received
     /// straight into place.
-    public func readable(budget: Int = 8 << 20) throws(ChannelError) {
+    ///
+    /// On a reliable channel the count of frames taken goes back in one `ack` per call; the
+    /// return value says that the channel has something to write now.
+    @discardableResult
+    public func readable(budget: Int = 8 << 20) throws(ChannelError) -> Bool {
+        try readFrames(budget: budget)
+        if reliable && received != receivedAcked {
+            receivedAcked = received
+            enqueue(control: FrameHeader(kind: .ack, sequence: 0, index: Int32(truncatingIfNeeded: index), offset: received, length: 0))
+            return true
+        }
+        return false
+    }
+
+    private func readFrames(budget: Int) throws(ChannelError) {
         var read = 0
         while read < budget {
             if rxTarget != nil {
@@ -272,12 +430,16 @@ public final class TCPChannel {
                     let (target, cookie) = try delegate.channel(self, dataHeader: header)
                     rxHeader = header
                     if header.length == 0 {
+                        received += 1
                         delegate.channel(self, receivedPayloadOf: cookie, header: header)
                     } else {
                         rxTarget = target; rxRemaining = Int(header.length); rxCookie = cookie
                     }
                 } catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
+            } else if header.kind == .ack {
+                try acknowledge(header.offset)
             } else {
+                if FrameHeader.isCounted(header.kind) { received += 1 }
                 do { try delegate.channel(self, control: header) }
                 catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
             }
@@ -289,6 +451,7 @@ public final class TCPChannel {
         rxRemaining -= n
         if rxRemaining == 0 {
             rxTarget = nil
+            received += 1
             delegate.channel(self, receivedPayloadOf: rxCookie, header: rxHeader)
         } else {
             rxTarget! += n
@@ -302,6 +465,8 @@ public final class TCPChannel {
         headSent = 0
         controlSent = 0; controlEnd = 0
         queuedBytes = 0
+        logHead = 0; logCount = 0
+        framesInFlight = 0; bytesInFlight = 0
         return cookies
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import HFRSystem
+import HFRTransport
 import HFRKernels
 import HFRCollectives
 import HFRProgress
@@ -54,29 +55,40 @@ public final class Communicator: @unchecked Sendable {
         let timeout = UInt64(cfg.timeoutSeconds * 1e9)
         let deadline = MonotonicClock.nanoseconds() &+ timeout
         var listenFD: Int32 = -1
-        // HFR_SOCKET_IFNAME picks the interface whose address is published; without it the data
-        // listener takes any address and rank 0 publishes the one it sees the rank connect from.
-        var dataIP: UInt32 = 0
-        if let spec = Environment.string("HFR_SOCKET_IFNAME") {
+        // The NICs whose addresses this rank publishes: HFR_SOCKET_IFNAME's choice, or every usable
+        // interface. A job whose rendezvous is on loopback runs on one host: it publishes nothing,
+        // and rank 0 publishes the loopback address it sees each rank connect from.
+        var chosen: [InterfaceAddress] = []
+        let spec = Environment.string("HFR_SOCKET_IFNAME")
+        if spec != nil || root.ip >> 24 != 127 {
             do {
-                let chosen = try InterfaceSelection.select(spec, from: InterfaceAddress.all())
-                dataIP = chosen[0].ip
-                Log.info(rank: rank, "HFR_SOCKET_IFNAME=\(spec) selects \(chosen.map(\.description).joined(separator: ", ")); using \(chosen[0])")
+                chosen = try InterfaceSelection.select(spec, from: InterfaceAddress.all())
             } catch {
                 throw HFRError(.invalidArgument, "rank \(rank): \(error)")
             }
+            if chosen.count > RankAddress.maxNICs { chosen = Array(chosen.prefix(RankAddress.maxNICs)) }
+            Log.info(rank: rank, spec.map { "HFR_SOCKET_IFNAME=\($0) selects " } ?? "NICs (every up interface but loopback, docker and link-local; HFR_SOCKET_IFNAME narrows it): "
+                     + chosen.map { "\($0.name) \(NICAddress(ip: $0.ip, prefixLength: $0.prefixLength))" }.joined(separator: ", "))
+        } else {
+            Log.info(rank: rank, "rendezvous on loopback (\(root)): one host, data over loopback (set HFR_SOCKET_IFNAME to use NICs)")
         }
         do {
-            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: dataIP, port: 0))
+            let listenIP: UInt32 = chosen.count == 1 ? chosen[0].ip : 0
+            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: listenIP, port: 0))
             listenFD = fd
+            let published = RankAddress(port: bound.port, nics: chosen.map { NICAddress(ip: $0.ip, prefixLength: $0.prefixLength) })
             let rv = try Rendezvous.run(rank: rank, size: size, root: root, jobToken: jobToken,
-                                        listen: SocketAddress(ip: dataIP, port: bound.port), deadline: deadline)
+                                        listen: published, deadline: deadline)
             var ec = EngineConfiguration(rank: rank, ranks: size, jobToken: jobToken, commID: rv.commID,
                                          peerAddresses: rv.addresses, listenFD: fd)
+            ec.nicNames = chosen.map(\.name)
             ec.socketsPerPeer = cfg.socketsPerPeer
             ec.socketBufferBytes = cfg.socketBufferBytes
             ec.fragmentBytes = cfg.fragmentBytes
             ec.maxQueuedBytesPerSocket = cfg.socketInflightBytes
+            ec.fragmentMinBytes = cfg.fragmentMinBytes
+            ec.maxInflightFragments = cfg.maxInflightFragments
+            ec.linkTimeoutNanoseconds = UInt64(cfg.linkTimeoutSeconds * 1e9)
             ec.inlineReduceBytes = cfg.inlineReduceBytes
             ec.reduceThreads = cfg.reduceThreads
             ec.timeoutNanoseconds = timeout

@@ -22,6 +22,14 @@ public struct Configuration: Sendable {
     public var socketBufferBytes = 0
     /// `HFR_SOCKET_INFLIGHT`: payload bytes queued per socket ahead of the kernel.
     public var socketInflightBytes = 2 << 20
+    /// `HFR_FRAGMENT_MIN`: smallest fragment a message is cut into when a peer has several links.
+    public var fragmentMinBytes = 64 << 10
+    /// `HFR_MAX_INFLIGHT`: fragments per link sent and not yet acknowledged by the receiver
+    /// (peers with several links).
+    public var maxInflightFragments = 8
+    /// `HFR_LINK_TIMEOUT` (seconds): a link whose receiver acknowledges nothing for this long
+    /// while fragments are in flight is declared down and its fragments go to the other links.
+    public var linkTimeoutSeconds: Double = 2
 
     /// `HFR_SPIN` (microseconds): the progress thread polls instead of sleeping while collectives
     /// are in flight and for this long after, and a caller blocked in a collective drives the
@@ -79,6 +87,18 @@ public struct Configuration: Sendable {
                 guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MAX=\(v) is outside 4K...64M") }
                 c.fragmentBytes = v
             }
+            if let v = try Environment.bytes("HFR_FRAGMENT_MIN") {
+                guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MIN=\(v) is outside 4K...64M") }
+                c.fragmentMinBytes = v
+            }
+            if let v = try Environment.int("HFR_MAX_INFLIGHT") {
+                guard (1...1024).contains(v) else { throw ConfigurationError("HFR_MAX_INFLIGHT=\(v) is outside 1...1024") }
+                c.maxInflightFragments = v
+            }
+            if let s = Environment.string("HFR_LINK_TIMEOUT") {
+                guard let v = Double(s), v > 0, v <= 3600 else { throw ConfigurationError("HFR_LINK_TIMEOUT=\(s) is not a number of seconds in (0, 3600]") }
+                c.linkTimeoutSeconds = v
+            }
             if let v = try Environment.int("HFR_REDUCE_THREADS") {
                 guard (0...64).contains(v) else { throw ConfigurationError("HFR_REDUCE_THREADS=\(v) is outside 0...64") }
                 c.reduceThreads = v
@@ -101,6 +121,10 @@ public struct Configuration: Sendable {
             if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") {
                 guard v >= 4096 else { throw ConfigurationError("HFR_SOCKET_INFLIGHT=\(v) is below 4K") }
                 c.socketInflightBytes = v
+            }
+            if Environment.string("HFR_FRAGMENT_MIN") == nil { c.fragmentMinBytes = min(c.fragmentMinBytes, c.fragmentBytes) }
+            if c.fragmentMinBytes > c.fragmentBytes {
+                throw ConfigurationError("HFR_FRAGMENT_MIN=\(c.fragmentMinBytes) is above HFR_FRAGMENT_MAX=\(c.fragmentBytes)")
             }
         } catch let e as ConfigurationError {
             throw HFRError.invalidArgument(e.description)

@@ -6,8 +6,8 @@ final class DoubleBinaryTreeTests: XCTestCase {
     /// child links agree, and following parents from any rank reaches the root.
     func testTreesAreSpanningAndConsistent() {
         for n in 1...70 {
-            for (name, tree) in [("A", DoubleBinaryTree.treeA), ("B", DoubleBinaryTree.treeB)] {
-                let links = (0..<n).map { tree($0, n) }
+            for (k, name) in ["A", "B"].enumerated() {
+                let links = (0..<n).map { DoubleBinaryTree.trees(rank: $0, size: n)[k] }
                 XCTAssertEqual(links.filter { $0.parent < 0 }.count, 1, "n=\(n) tree \(name): exactly one root")
                 var childCount = [Int](repeating: 0, count: n)
                 for r in 0..<n {
@@ -46,10 +46,23 @@ final class DoubleBinaryTreeTests: XCTestCase {
     func testEvenSizesMakeEveryRankALeafInOneTree() {
         for n in stride(from: 2, through: 64, by: 2) {
             for r in 0..<n {
-                let a = DoubleBinaryTree.treeA(rank: r, size: n), b = DoubleBinaryTree.treeB(rank: r, size: n)
+                let t = DoubleBinaryTree.trees(rank: r, size: n), a = t[0], b = t[1]
                 let leaves = (a.children.isEmpty ? 1 : 0) + (b.children.isEmpty ? 1 : 0)
                 XCTAssertEqual(leaves, 1, "n=\(n) rank \(r): leaf in \(leaves) trees")
             }
+        }
+    }
+
+    /// Tree edges per rank over both trees (each carries half the data up and down): at most 4,
+    /// and for up to 4 ranks at most 3, so that no NIC carries more than a ring would make it.
+    func testEdgesPerRankAreBalanced() {
+        for n in 2...64 {
+            var most = 0
+            for r in 0..<n {
+                let edges = DoubleBinaryTree.trees(rank: r, size: n).reduce(0) { $0 + $1.children.count + ($1.parent >= 0 ? 1 : 0) }
+                most = max(most, edges)
+            }
+            XCTAssertLessThanOrEqual(most, n <= 4 ? 3 : 4, "n=\(n): a rank has \(most) tree edges")
         }
     }
 }

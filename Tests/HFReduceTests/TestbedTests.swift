@@ -46,4 +46,55 @@ final class TestbedTests: XCTestCase {
             XCTAssertEqual(r.output.components(separatedBy: "matrix OK").count - 1, 2, r.output)
         }
     }
+
+    /// Both NICs by default: every collective over two links per peer, and the bytes split by
+    /// the NICs' rates (nic0 1 Gbit/s, nic1 0.5 Gbit/s), each carrying a real share.
+    func testStripesOverBothNICs() throws {
+        let env = ["HFR_TIMEOUT": "60", "HFR_DEBUG": "INFO"]
+        let hosts = ["--netns", "hfrtb-h0,hfrtb-h1", "--master-addr", "198.18.0.1"]
+        let family = try JobRunner.run(ranks: 2, limit: 120, hfrunArgs: hosts, program: "hfr-testworker", ["family", "quick"], environment: env)
+        XCTAssertEqual(family.status, 0, family.output)
+        XCTAssertEqual(family.output.components(separatedBy: "family OK").count - 1, 2, family.output)
+        XCTAssertTrue(family.output.contains("link 1 to rank 1: nic1"), "INFO names the second link\n\(family.output)")
+
+        let bench = try JobRunner.run(ranks: 2, limit: 120, hfrunArgs: hosts, program: "hfr-bench",
+                                      ["-b", "1M", "-e", "16M", "-f", "4", "-n", "4", "-w", "1", "-c", "1", "--nic-stats"],
+                                      environment: ["HFR_TIMEOUT": "60"])
+        XCTAssertEqual(bench.status, 0, bench.output)
+        XCTAssertTrue(bench.output.contains("Out of bounds values : 0 OK"), bench.output)
+        func sent(_ nic: String) -> Double {
+            // "[0] #   nic nic0 (198.18.0.1): sent 123 B, ..."
+            guard let line = bench.output.split(separator: "\n").first(where: { $0.hasPrefix("[0]") && $0.contains("nic \(nic) (") }),
+                  let r = line.range(of: "sent "), let n = Double(line[r.upperBound...].prefix { $0.isNumber }) else { return 0 }
+            return n
+        }
+        let a = sent("nic0"), b = sent("nic1")
+        XCTAssertGreaterThan(b, 0.15 * (a + b), "nic1 carries a share: nic0 \(a) B, nic1 \(b) B\n\(bench.output)")
+        XCTAssertGreaterThan(a, b, "the 1 Gbit/s NIC carries more than the 0.5 Gbit/s one: nic0 \(a) B, nic1 \(b) B")
+    }
+
+    /// A NIC taken down in the middle of a 200-iteration allreduce loop: its links' unacknowledged
+    /// fragments go to the other NIC and every result is right.
+    func testNICDownMidLoop() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 150, hfrunArgs: ["--netns", "hfrtb-h0,hfrtb-h1", "--master-addr", "198.18.0.1"],
+                                  program: "hfr-testworker", ["loop", "200", "--count", "262144", "--down-at", "50", "--down-nic", "nic1"],
+                                  environment: ["HFR_TIMEOUT": "60", "HFR_LINK_TIMEOUT": "1", "HFR_DEBUG": "WARN"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "loop OK 200").count - 1, 2, r.output)
+        XCTAssertTrue(r.output.contains("ip link set nic1 down at iteration 50: status 0"), r.output)
+        XCTAssertTrue(r.output.contains("of link 1 to rank") && r.output.contains("is down"), "the failover is logged\n\(r.output)")
+    }
+
+    /// Four hosts with two NICs each: allreduce (every type, op and algorithm) and the rest of the
+    /// family over two links per peer.
+    func testFourHostsTwoNICs() throws {
+        let (status, out) = try testbed(["up", "4", "2", "500mbit"])
+        XCTAssertEqual(status, 0, out)
+        let hosts = ["--netns", "hfrtb-h0,hfrtb-h1,hfrtb-h2,hfrtb-h3", "--master-addr", "198.18.0.1"]
+        for mode in [["matrix", "quick"], ["family", "quick"]] {
+            let r = try JobRunner.run(ranks: 4, limit: 240, hfrunArgs: hosts, program: "hfr-testworker", mode, environment: ["HFR_TIMEOUT": "60"])
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertEqual(r.output.components(separatedBy: "\(mode[0]) OK").count - 1, 4, r.output)
+        }
+    }
 }

@@ -65,6 +65,38 @@ do {
         }
         if wrong > 0 { fail("\(wrong) wrong elements") }
         print("rank \(rank): matrix OK")
+    case "loop":
+        // `loop N [--count C] [--down-at K --down-nic NIC --down-rank R]`: N float32 sum allreduces,
+        // each result checked in full, values changing every iteration. Rank R (default 1) takes
+        // its NIC down (`ip link set NIC down`, inside its own network namespace) at iteration K,
+        // so the loop must finish over the links left.
+        let iterations = args.count > 2 ? Int(args[2]) ?? 200 : 200
+        let count = arg("--count", 1 << 20)
+        let downAt = arg("--down-at", -1), downRank = arg("--down-rank", 1)
+        let nic = args.firstIndex(of: "--down-nic").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } ?? "nic1"
+        let send = UnsafeMutablePointer<Float>.allocate(capacity: count), recv = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { send.deallocate(); recv.deallocate() }
+        var wrong = 0
+        for it in 0..<iterations {
+            if it == downAt && rank == downRank {
+                let rc = system("ip link set \(nic) down")
+                print("rank \(rank): ip link set \(nic) down at iteration \(it): status \(rc)")
+                if rc != 0 { fail("could not take \(nic) down") }
+            }
+            for i in 0..<count { send[i] = Float((i &* 7 &+ it &* 13 &+ rank &* 101) % 1000) }
+            for i in 0..<count { recv[i] = -1 }
+            try comm.allReduce(send: send, recv: recv, count: count, type: .float32, op: .sum)
+            for i in 0..<count {
+                var want = 0
+                for r in 0..<n { want += (i &* 7 &+ it &* 13 &+ r &* 101) % 1000 }
+                if recv[i] != Float(want) {
+                    if wrong < 3 { print("rank \(rank): iteration \(it) element \(i) is \(recv[i]), expected \(want)") }
+                    wrong += 1
+                }
+            }
+        }
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): loop OK \(iterations)")
     case "large":
         // Large buffers with small chunks, so the pipelines run deep.
         var wrong = 0

@@ -1,0 +1,60 @@
+import XCTest
+import Glibc
+import HFRTransport
+
+/// A reliable channel over a socketpair: frames are kept until acknowledged, and a channel that
+/// goes down gives back exactly the frames the receiver did not take.
+final class ReliableChannelTests: XCTestCase {
+    final class Recorder: ChannelDelegate {
+        var done: [UInt64] = []
+        var received: [UInt64] = []
+        var controls: [FrameHeader] = []
+        let sink = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
+        deinit { sink.deallocate() }
+        func channel(_ channel: TCPChannel, dataHeader header: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64) {
+            (sink + Int(header.offset), header.offset)
+        }
+        func channel(_ channel: TCPChannel, receivedPayloadOf cookie: UInt64, header: FrameHeader) { received.append(cookie) }
+        func channel(_ channel: TCPChannel, control header: FrameHeader) throws { controls.append(header) }
+        func channel(_ channel: TCPChannel, sent cookie: UInt64, bytes: Int) { done.append(cookie) }
+    }
+
+    func testFramesAreKeptUntilAcknowledgedAndTakenBackAfterTheReceiversCount() throws {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let da = Recorder(), db = Recorder()
+        let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: da, maxPayload: 1 << 16, reliable: true)
+        let b = TCPChannel(fd: fds[1], peer: 0, link: 0, index: 0, delegate: db, maxPayload: 1 << 16, reliable: true)
+        let payload = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
+        defer { payload.deallocate() }
+        func data(_ k: Int) -> FrameHeader { FrameHeader(kind: .data, sequence: 7, index: 0, offset: UInt64(k * 1024), length: 1024) }
+
+        for k in 0..<3 { XCTAssertTrue(a.enqueue(data: data(k), payload: payload + k * 1024, cookie: UInt64(k * 1024))) }
+        a.enqueue(control: FrameHeader(kind: .clearToSend, sequence: 7, index: 1, offset: 99, length: 0))
+        XCTAssertTrue(try a.flush())
+        XCTAssertTrue(da.done.isEmpty, "written frames are not done until acknowledged")
+        XCTAssertEqual(a.framesInFlight, 3)
+
+        XCTAssertTrue(try b.readable(), "the receiver has an ack to send")
+        XCTAssertEqual(db.received.count, 3)
+        XCTAssertEqual(db.controls.count, 1)
+        XCTAssertEqual(b.received, 4)
+        XCTAssertTrue(try b.flush())
+        XCTAssertFalse(try a.readable())
+        XCTAssertEqual(da.done, [0, 1024, 2048], "the ack completes the data frames")
+        XCTAssertEqual(a.acknowledged, 4)
+        XCTAssertEqual(a.framesInFlight, 0)
+
+        // Two more frames go out and one stays queued; the receiver takes none of them before the
+        // channel goes down, so all three come back, in order.
+        for k in 3..<5 { XCTAssertTrue(a.enqueue(data: data(k), payload: payload + k * 1024, cookie: UInt64(k * 1024))) }
+        XCTAssertTrue(try a.flush())
+        XCTAssertTrue(a.enqueue(data: data(5), payload: payload + 5 * 1024, cookie: 5 * 1024))
+        XCTAssertThrowsError(try a.takeBack(peerReceived: 7), "a count beyond what was written is a protocol violation")
+        let back = try a.takeBack(peerReceived: 5)
+        XCTAssertEqual(back.map(\.cookie), [4 * 1024, 5 * 1024], "frame 3 was taken (count 5), frames 4 and 5 were not")
+        XCTAssertEqual(da.done, [0, 1024, 2048, 3 * 1024])
+        XCTAssertFalse(a.hasUnfinishedFrames)
+    }
+}
