@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "HFRCollectives", dependencies: ["HFRKernels"]),
         // The progress engine: epoll thread, schedule executor, reduction workers, flow control.
         .target(name: "HFRProgress",
-                dependencies: ["HFRSystem", "HFRTransport", "HFRCollectives", "HFRKernels"],
+                dependencies: ["HFRSystem", "HFRTransport", "HFRCollectives", "HFRKernels", "HFRTopology"],
                 swiftSettings: fastPath),
         // Rendezvous through rank 0 and the launcher environment (torchrun, Open MPI, Slurm).
         .target(name: "HFRBootstrap", dependencies: ["HFRSystem", "HFRTransport"]),
@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "HFRVerbs", dependencies: ["CHFRVerbs", "HFRSystem"]),
         // The public Swift API.
         .target(name: "HFReduce",
-                dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap"]),
+                dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap", "HFRTopology"]),
         // The C header, as a Swift module, so the C ABI is implemented against its own declarations.
         .systemLibrary(name: "CHFReduceABI", path: "include"),
         // The C API (@_cdecl entry points), linked with the Swift runtime statically so that C
@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(name: "hfr-topo", dependencies: ["HFRTopology", "HFRSystem"]),
         // Tests/HFRVerbsTests' peer process: the other side of the cross-process RDMA write test.
         .executableTarget(name: "hfr-verbs-testpeer", dependencies: ["HFRVerbs", "HFRSystem"], path: "Tests/hfr-verbs-testpeer"),
-        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport"], path: "Tests/hfr-testworker"),
+        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport", "HFRTopology"], path: "Tests/hfr-testworker"),
         .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
         .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
         .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),

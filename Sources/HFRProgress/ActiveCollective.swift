@@ -1,3 +1,4 @@
+import HFRTopology
 import HFRCollectives
 import HFRKernels
 
@@ -94,9 +95,17 @@ final class ActiveCollective {
 final class ScratchBuffer {
     let pointer: UnsafeMutableRawPointer
     let size: Int
-    init(size: Int) {
+    /// Set when the buffer lives on the placement's NUMA node (it unmaps itself).
+    private let numa: NUMABuffer?
+    init(size: Int, placement: Placement.Choice? = nil) {
         self.size = size
-        pointer = .allocate(byteCount: max(size, 64), alignment: 64)
+        if let placement, placement.bindingEnabled, let b = try? placement.allocateBuffer(byteCount: max(size, 64)) {
+            numa = b
+            pointer = b.baseAddress
+        } else {
+            numa = nil
+            pointer = .allocate(byteCount: max(size, 64), alignment: 64)
+        }
     }
-    deinit { pointer.deallocate() }
+    deinit { if numa == nil { pointer.deallocate() } }
 }

@@ -97,7 +97,10 @@ public final class Engine: @unchecked Sendable {
         try TCPSocket.setNonBlocking(config.listenFD)
         try epoll.add(wake.fd, events: Epoll.readable, token: Engine.tokenWake)
         try epoll.add(config.listenFD, events: Epoll.readable, token: Engine.tokenListen)
-        workers = try ReductionWorkers(count: config.reduceThreads, wake: wake, name: "hfr\(config.rank)")
+        let placement = config.placement, rank = config.rank
+        workers = try ReductionWorkers(count: config.reduceThreads, wake: wake, name: "hfr\(config.rank)") { i in
+            do { try placement?.pinWorkerThread(i) } catch { Log.warn(rank: rank, "cannot pin reduction thread \(i): \(error)") }
+        }
         thread = try PosixThread(name: "hfr\(config.rank)-progress") { [unowned self] in self.run() }
     }
 
@@ -179,6 +182,7 @@ public final class Engine: @unchecked Sendable {
     /// caller blocked in `wait` that drives the engine itself (see `drive(until:)`). This thread
     /// sleeps in epoll without holding it, so a caller never waits for it to wake up.
     func run() {
+        do { try config.placement?.pinProgressThread() } catch { Log.warn(rank: config.rank, "cannot pin the progress thread: \(error)") }
         var timeoutMs: Int32 = 0
         var idle = false
         while true {
@@ -414,7 +418,7 @@ public final class Engine: @unchecked Sendable {
 
     func acquireScratch(_ bytes: Int) -> ScratchBuffer {
         if let i = scratchPool.firstIndex(where: { $0.size >= bytes }) { return scratchPool.remove(at: i) }
-        return ScratchBuffer(size: bytes)
+        return ScratchBuffer(size: bytes, placement: config.placement)
     }
 
     // MARK: - Completion

@@ -1,5 +1,6 @@
 import HFRSystem
 import HFRTransport
+import HFRTopology
 
 /// Everything the progress engine of one communicator needs to know, resolved from the
 /// environment and the rendezvous by the layer above.
@@ -38,6 +39,9 @@ public struct EngineConfiguration: Sendable {
     public var eagerMaxBytes: Int = 64 << 10
     /// Eager messages per peer that may be unacknowledged at once (`HFR_EAGER_CREDITS`).
     public var eagerCredits: Int = 4
+    /// Where the progress and reduction threads run and the engine's buffers live (the NIC's NUMA
+    /// node, from HFRTopology); nil leaves them to the scheduler and the default memory policy.
+    public var placement: Placement.Choice?
     /// Collectives in flight at once; later submissions wait in a backlog.
     public var maxActive: Int = 64
 

@@ -34,12 +34,13 @@ final class ReductionWorkers {
     private var threads: [PosixThread] = []
     private let wake: EventFD
 
-    init(count: Int, wake: EventFD, name: String) throws {
+    /// Starts `count` threads; each first calls `pin` with its index (placement on the NIC's node).
+    init(count: Int, wake: EventFD, name: String, pin: @escaping @Sendable (Int) -> Void = { _ in }) throws {
         self.wake = wake
         jobs.reserveCapacity(1024)
         done.reserveCapacity(1024)
         for i in 0..<count {
-            threads.append(try PosixThread(name: "\(name)-red\(i)") { [unowned self] in self.loop() })
+            threads.append(try PosixThread(name: "\(name)-red\(i)") { [unowned self] in pin(i); self.loop() })
         }
     }
 

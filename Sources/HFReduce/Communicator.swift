@@ -5,6 +5,7 @@ import HFRKernels
 import HFRCollectives
 import HFRProgress
 import HFRBootstrap
+import HFRTopology
 
 /// A group of `size` processes that run collectives together; this process is `rank`.
 ///
@@ -82,6 +83,7 @@ public final class Communicator: @unchecked Sendable {
             var ec = EngineConfiguration(rank: rank, ranks: size, jobToken: jobToken, commID: rv.commID,
                                          peerAddresses: rv.addresses, listenFD: fd)
             ec.nicNames = chosen.map(\.name)
+            ec.placement = Communicator.placement(rank: rank, nics: chosen.isEmpty ? ["lo"] : chosen.map(\.name), workers: cfg.reduceThreads)
             ec.socketsPerPeer = cfg.socketsPerPeer
             ec.socketBufferBytes = cfg.socketBufferBytes
             ec.fragmentBytes = cfg.fragmentBytes
@@ -98,7 +100,7 @@ public final class Communicator: @unchecked Sendable {
             ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
-                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling below 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "
+                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "
                      + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }
@@ -106,6 +108,29 @@ public final class Communicator: @unchecked Sendable {
         } catch {
             if listenFD >= 0 { close(listenFD) }
             throw HFRError(.systemError, "rank \(rank): cannot create the communicator: \(error)")
+        }
+    }
+
+    /// Where this rank's progress and reduction threads run and its buffers live: the NUMA node of
+    /// its (first) NIC, from hwloc, sharing the node's cores with the other ranks of this host
+    /// (`LOCAL_RANK` / `LOCAL_WORLD_SIZE`, or Open MPI's and Slurm's equivalents). `HFR_NUMA_BIND=0`
+    /// keeps the decision (logged) but applies nothing. A topology hwloc cannot read leaves the
+    /// threads unplaced, with a warning.
+    static func placement(rank: Int, nics: [String], workers: Int) -> Placement.Choice? {
+        func env(_ names: String...) -> Int? { names.lazy.compactMap { Environment.string($0).flatMap { Int($0) } }.first }
+        let localRank = env("LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID") ?? 0
+        let localRanks = env("LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE") ?? 1
+        do {
+            let p = try Placement.forThisProcess(nics: nics, workers: workers, localRank: min(localRank, max(localRanks, 1) - 1),
+                                                 localRanks: max(localRanks, 1))
+            let c = p.primary
+            Log.info(rank: rank, "placement (HFR_NUMA_BIND=\(c.bindingEnabled ? 1 : 0)): \(c.reason); progress thread on CPUs \(c.progressCPUs), "
+                     + "reduction threads on \(c.workerCPUs.map(\.description).joined(separator: " / ")), buffers \(c.memoryPolicy)"
+                     + (p.notes.isEmpty ? "" : "; " + p.notes.joined(separator: "; ")))
+            return c
+        } catch {
+            Log.warn(rank: rank, "no thread or memory placement: \(error)")
+            return nil
         }
     }
 

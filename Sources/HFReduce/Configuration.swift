@@ -99,6 +99,9 @@ public struct Configuration: Sendable {
                 guard let v = Double(s), v > 0, v <= 3600 else { throw ConfigurationError("HFR_LINK_TIMEOUT=\(s) is not a number of seconds in (0, 3600]") }
                 c.linkTimeoutSeconds = v
             }
+            if let s = Environment.string("HFR_NUMA_BIND"), s != "0" && s != "1" {
+                throw ConfigurationError("HFR_NUMA_BIND=\(s): use 1 (pin threads and bind buffers to the NIC's NUMA node, the default) or 0 (neither)")
+            }
             if let v = try Environment.int("HFR_REDUCE_THREADS") {
                 guard (0...64).contains(v) else { throw ConfigurationError("HFR_REDUCE_THREADS=\(v) is outside 0...64") }
                 c.reduceThreads = v
@@ -136,13 +139,13 @@ public struct Configuration: Sendable {
 
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
     /// the loopback measurements in Benchmarks/README.md. Two ranks: one whole-buffer exchange
-    /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling below
-    /// 64 KiB (fewest hops), halving-doubling from 64 KiB to 4 MiB (least data and reduction work
-    /// per rank in log2(n) steps), then the tree.
+    /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling up to
+    /// 64 KiB (fewest hops), halving-doubling above that up to 4 MiB (least data and reduction
+    /// work per rank in log2(n) steps), then the tree.
     func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
         if let algorithm { return algorithm }
         if ranks <= 2 { return bytes <= 1 << 20 ? .doubling : .tree }
-        if bytes < 64 << 10 { return .doubling }
+        if bytes <= 64 << 10 { return .doubling }
         if bytes <= 4 << 20 { return .halving }
         return .tree
     }

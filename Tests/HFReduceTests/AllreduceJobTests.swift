@@ -21,6 +21,14 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(4, ["async"], env: ["HFR_SPIN": "0", "HFR_REDUCE_THREADS": "0"])
     }
 
+    /// The progress and reduction threads run on the CPUs the placement chose for the rank (read
+    /// back from /proc by thread name), and with HFR_NUMA_BIND=0 on every CPU of the process.
+    func testThreadsRunWherePlacementSays() throws {
+        try expectSuccess(2, ["placement"])
+        try expectSuccess(1, ["placement"])
+        try expectSuccess(2, ["placement"], env: ["HFR_NUMA_BIND": "0"])
+    }
+
     /// The full matrix (also 2, 13, 65537 and 300007 elements) at 2 and 3 ranks.
     func testFullMatrix() throws {
         for n in [2, 3] { try expectSuccess(n, ["matrix"]) }

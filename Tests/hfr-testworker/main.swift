@@ -1,5 +1,6 @@
 import Glibc
 import HFReduce
+import HFRTopology
 
 // A program run under `hfrun` by the multi-process tests. Each mode exits 0 when every check
 // held and prints one line per failed check; the tests assert on exit status and output.
@@ -97,6 +98,41 @@ do {
         }
         if wrong > 0 { fail("\(wrong) wrong elements") }
         print("rank \(rank): loop OK \(iterations)")
+    case "placement":
+        // The engine's threads run where the placement says: read back each thread's affinity from
+        // /proc (by thread name) and compare with the decision for this rank, made independently.
+        var probe = [Float](repeating: 1, count: 1 << 20)
+        try probe.withUnsafeMutableBytes { try comm.allReduce(send: $0.baseAddress!, recv: $0.baseAddress!, count: 1 << 20, type: .float32, op: .sum) }
+        let env = { (k: String) in getenv(k).map { Int(String(cString: $0)) ?? 0 } ?? 0 }
+        let decided = try Placement.forThisProcess(nics: ["lo"], workers: 1, localRank: env("LOCAL_RANK"), localRanks: max(1, env("LOCAL_WORLD_SIZE"))).primary
+        let all = try ThreadPinning.processAffinity()
+        func trim(_ s: String) -> String { String(s.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == "\n" || $0 == " " }.reversed()) }
+        func affinity(ofThreadNamed name: String) -> String? {
+            guard let dir = opendir("/proc/self/task") else { return nil }
+            defer { closedir(dir) }
+            while let e = readdir(dir) {
+                let tid = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                guard let f = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
+                var buf = [CChar](repeating: 0, count: 64)
+                _ = fgets(&buf, 64, f); fclose(f)
+                guard trim(String(cString: buf)) == name, let s = fopen("/proc/self/task/\(tid)/status", "r") else { continue }
+                defer { fclose(s) }
+                var line = [CChar](repeating: 0, count: 512)
+                while fgets(&line, 512, s) != nil {
+                    let l = String(cString: line)
+                    if l.hasPrefix("Cpus_allowed_list:") { return trim(String(l.dropFirst("Cpus_allowed_list:".count))) }
+                }
+            }
+            return nil
+        }
+        let bind = getenv("HFR_NUMA_BIND").map { String(cString: $0) } != "0"
+        for (name, want) in [("hfr\(rank)-progress", decided.progressCPUs), ("hfr\(rank)-red0", decided.workerCPUs.first ?? decided.progressCPUs)] {
+            guard let got = affinity(ofThreadNamed: name) else { fail("no thread named \(name)") }
+            let expected = bind ? want : all
+            if got != expected.description { fail("\(name) may run on CPUs \(got), expected \(expected.description) (HFR_NUMA_BIND=\(bind ? 1 : 0))") }
+            print("rank \(rank): \(name) on CPUs \(got)")
+        }
+        print("rank \(rank): placement OK")
     case "large":
         // Large buffers with small chunks, so the pipelines run deep.
         var wrong = 0
