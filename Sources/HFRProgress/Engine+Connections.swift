@@ -90,8 +90,9 @@ extension Engine {
             }
             var hello = Handshake(kind: .hello, jobToken: config.jobToken, commID: config.commID,
                                   fromRank: config.rank, toRank: p.peer, ranks: config.ranks)
-            hello.socket = UInt16(p.socket % config.socketsPerPeer)
-            hello.link = UInt16(p.socket / config.socketsPerPeer)
+            let spl = peers[p.peer].socketsPerLink
+            hello.socket = UInt16(p.socket % spl)
+            hello.link = UInt16(p.socket / spl)
             let bytes = hello.bytes
             let sent = bytes.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard sent == Handshake.size else {
@@ -120,7 +121,7 @@ extension Engine {
             }
             if p.phase == .awaitingReply {
                 guard h.kind == .accept, Int(h.fromRank) == p.peer, h.jobToken == config.jobToken, h.commID == config.commID,
-                      Int(h.link) * config.socketsPerPeer + Int(h.socket) == p.socket else {
+                      Int(h.link) * peers[p.peer].socketsPerLink + Int(h.socket) == p.socket else {
                     dropPending(p, reason: nil)
                     connectionLost(p.peer, channel: p.socket, "\(p.remote) refused the connection")
                     return
@@ -131,11 +132,11 @@ extension Engine {
                     dropPending(p, reason: "rejected connection from \(p.remote): expected a hello, got \(h.kind)"); return
                 }
                 if let why = h.mismatch(jobToken: config.jobToken, commID: config.commID, myRank: config.rank,
-                                        ranks: config.ranks, sockets: config.socketsPerPeer, links: { self.peers[$0].links.count }) {
+                                        ranks: config.ranks, sockets: { self.peers[$0].socketsPerLink }, links: { self.peers[$0].links.count }) {
                     dropPending(p, reason: "rejected connection from \(p.remote): \(why)"); return
                 }
                 let peer = peers[Int(h.fromRank)]
-                let channel = Int(h.link) * config.socketsPerPeer + Int(h.socket)
+                let channel = Int(h.link) * peer.socketsPerLink + Int(h.socket)
                 if peer.channels[channel] != nil || peer.down[channel] != nil || peer.phase == .failed || peer.phase == .closed {
                     dropPending(p, reason: "rejected connection from \(p.remote): rank \(h.fromRank) link \(h.link) socket \(h.socket) is already connected"); return
                 }

@@ -215,13 +215,15 @@ extension Engine {
         return (peer.sendHead..<q.count).first { UInt32(truncatingIfNeeded: q[$0] >> 32) == peer.turn }!
     }
 
-    /// Fragment size for a message of `length` bytes: the largest (`HFR_FRAGMENT_MAX`) over one
-    /// link; over several, small enough that the message spreads over every link a few times
-    /// over, but not below `HFR_FRAGMENT_MIN`.
+    /// Fragment size for a message of `length` bytes: `HFR_FRAGMENT_MAX` over one link. Over
+    /// several, about a quarter of the message per link, within `HFR_FRAGMENT_MIN` and the
+    /// multi-link maximum (`HFR_FRAGMENT_MAX` if set, else 64 KiB): small fragments, few in flight
+    /// (`HFR_MAX_INFLIGHT`), keep each link busy without overfilling the queue in front of a NIC
+    /// that several peers send to, where a lost tail costs a 200 ms TCP retransmission timeout.
     @inline(__always) func fragmentSize(_ peer: PeerState, _ length: Int) -> Int {
         guard peer.reliable else { return config.fragmentBytes }
         let per = (length / (4 * peer.links.count) + 4095) & ~4095
-        return max(config.fragmentMinBytes, min(config.fragmentBytes, per))
+        return max(config.fragmentMinBytes, min(config.linkFragmentBytes, per))
     }
 
     /// The socket the next fragment of `bytes` goes to, or nil when every socket is full.

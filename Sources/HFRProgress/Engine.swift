@@ -90,7 +90,7 @@ public final class Engine: @unchecked Sendable {
                 return LinkState(local: pair.local, remote: pair.remote,
                                  name: "\(nic)\(SocketAddress(ip: me.nics[pair.local].ip, port: 0).host) -> \(SocketAddress(ip: theirs.nics[pair.remote].ip, port: theirs.port))")
             }
-            return PeerState(rank: r, links: links, socketsPerLink: config.socketsPerPeer)
+            return PeerState(rank: r, links: links, socketsPerLink: links.count > 1 ? config.socketsPerLink : config.socketsPerPeer)
         }
         ready.reserveCapacity(4096)
         dirty.reserveCapacity(64)

@@ -17,6 +17,9 @@ public struct EngineConfiguration: Sendable {
     public var listenFD: Int32
     /// TCP sockets per peer (`HFR_NSOCKS`).
     public var socketsPerPeer: Int = 2
+    /// TCP sockets per link for a peer over several links (`HFR_NSOCKS` if set, else 1: the
+    /// links already spread the load, and fewer flows into a NIC lose fewer packets).
+    public var socketsPerLink: Int = 1
     /// SO_SNDBUF / SO_RCVBUF (`HFR_SOCKET_BUFFER`); 0 leaves the kernel's autotuning alone.
     public var socketBufferBytes: Int = 0
     /// Largest fragment a message is cut into (`HFR_FRAGMENT_MAX`).
@@ -45,10 +48,12 @@ public struct EngineConfiguration: Sendable {
     /// Collectives in flight at once; later submissions wait in a backlog.
     public var maxActive: Int = 64
 
+    /// Largest fragment when a peer has several links (`HFR_FRAGMENT_MAX` if set, else 64 KiB).
+    public var linkFragmentBytes: Int = 64 << 10
     /// Smallest fragment when a peer has several links (`HFR_FRAGMENT_MIN`).
-    public var fragmentMinBytes: Int = 64 << 10
+    public var fragmentMinBytes: Int = 32 << 10
     /// Fragments per link sent and not yet acknowledged (`HFR_MAX_INFLIGHT`), peers with several links.
-    public var maxInflightFragments: Int = 8
+    public var maxInflightFragments: Int = 4
     /// A link that acknowledges nothing this long with fragments in flight is down (`HFR_LINK_TIMEOUT`).
     public var linkTimeoutNanoseconds: UInt64 = 2_000_000_000
 

@@ -82,13 +82,14 @@ public struct Handshake: Equatable, Sendable {
     }
 
     /// Checks a hello against what this rank expects; returns a sentence naming the mismatch.
-    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: Int, links: (Int) -> Int) -> String? {
+    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: (Int) -> Int, links: (Int) -> Int) -> String? {
         if self.jobToken != jobToken { return "job token differs (HFR_JOB_TOKEN of another job?)" }
         if self.commID != commID { return "communicator id 0x\(String(self.commID, radix: 16)) is not this communicator's" }
         if Int(self.ranks) != ranks { return "peer says the job has \(self.ranks) ranks, this rank has \(ranks)" }
         if Int(toRank) != myRank { return "peer called rank \(toRank), this is rank \(myRank)" }
         if Int(fromRank) >= ranks || Int(fromRank) == myRank { return "peer claims to be rank \(fromRank)" }
-        if Int(socket) >= sockets { return "socket number \(socket) is outside 0..<\(sockets) (HFR_NSOCKS differs?)" }
+        let k = sockets(Int(fromRank))
+        if Int(socket) >= k { return "socket number \(socket) is outside 0..<\(k) (HFR_NSOCKS differs?)" }
         let n = links(Int(fromRank))
         if Int(link) >= n { return "link number \(link) is outside 0..<\(n) (the ranks disagree about their NICs)" }
         return nil

@@ -85,10 +85,12 @@ public final class Communicator: @unchecked Sendable {
             ec.nicNames = chosen.map(\.name)
             ec.placement = Communicator.placement(rank: rank, nics: chosen.isEmpty ? ["lo"] : chosen.map(\.name), workers: cfg.reduceThreads)
             ec.socketsPerPeer = cfg.socketsPerPeer
+            ec.socketsPerLink = cfg.socketsPerLink ?? 1
             ec.socketBufferBytes = cfg.socketBufferBytes
             ec.fragmentBytes = cfg.fragmentBytes
             ec.maxQueuedBytesPerSocket = cfg.socketInflightBytes
             ec.fragmentMinBytes = cfg.fragmentMinBytes
+            ec.linkFragmentBytes = cfg.linkFragmentBytes
             ec.maxInflightFragments = cfg.maxInflightFragments
             ec.linkTimeoutNanoseconds = UInt64(cfg.linkTimeoutSeconds * 1e9)
             ec.inlineReduceBytes = cfg.inlineReduceBytes

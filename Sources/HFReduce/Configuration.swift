@@ -6,6 +6,8 @@ import HFRCollectives
 public struct Configuration: Sendable {
     /// `HFR_NSOCKS`: TCP sockets per peer.
     public var socketsPerPeer = 2
+    /// `HFR_NSOCKS` when set: also the sockets per link of a peer over several links (else 1).
+    public var socketsPerLink: Int?
     /// `HFR_ALGO`: tree, ring, doubling, halving, or nil for automatic choice by size and rank count.
     public var algorithm: AllreduceAlgorithm?
     /// `HFR_TIMEOUT` (seconds): deadline of every collective, connection and rendezvous.
@@ -22,11 +24,13 @@ public struct Configuration: Sendable {
     public var socketBufferBytes = 0
     /// `HFR_SOCKET_INFLIGHT`: payload bytes queued per socket ahead of the kernel.
     public var socketInflightBytes = 2 << 20
+    /// `HFR_FRAGMENT_MAX` when set, else 64 KiB: the largest fragment when a peer has several links.
+    public var linkFragmentBytes = 64 << 10
     /// `HFR_FRAGMENT_MIN`: smallest fragment a message is cut into when a peer has several links.
-    public var fragmentMinBytes = 64 << 10
+    public var fragmentMinBytes = 32 << 10
     /// `HFR_MAX_INFLIGHT`: fragments per link sent and not yet acknowledged by the receiver
     /// (peers with several links).
-    public var maxInflightFragments = 8
+    public var maxInflightFragments = 4
     /// `HFR_LINK_TIMEOUT` (seconds): a link whose receiver acknowledges nothing for this long
     /// while fragments are in flight is declared down and its fragments go to the other links.
     public var linkTimeoutSeconds: Double = 2
@@ -64,6 +68,7 @@ public struct Configuration: Sendable {
             if let v = try Environment.int("HFR_NSOCKS") {
                 guard (1...64).contains(v) else { throw ConfigurationError("HFR_NSOCKS=\(v) is outside 1...64") }
                 c.socketsPerPeer = v
+                c.socketsPerLink = v
             }
             if let s = Environment.string("HFR_ALGO") {
                 switch s.lowercased() {
@@ -86,6 +91,7 @@ public struct Configuration: Sendable {
             if let v = try Environment.bytes("HFR_FRAGMENT_MAX") {
                 guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MAX=\(v) is outside 4K...64M") }
                 c.fragmentBytes = v
+                c.linkFragmentBytes = v
             }
             if let v = try Environment.bytes("HFR_FRAGMENT_MIN") {
                 guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MIN=\(v) is outside 4K...64M") }
@@ -125,9 +131,9 @@ public struct Configuration: Sendable {
                 guard v >= 4096 else { throw ConfigurationError("HFR_SOCKET_INFLIGHT=\(v) is below 4K") }
                 c.socketInflightBytes = v
             }
-            if Environment.string("HFR_FRAGMENT_MIN") == nil { c.fragmentMinBytes = min(c.fragmentMinBytes, c.fragmentBytes) }
-            if c.fragmentMinBytes > c.fragmentBytes {
-                throw ConfigurationError("HFR_FRAGMENT_MIN=\(c.fragmentMinBytes) is above HFR_FRAGMENT_MAX=\(c.fragmentBytes)")
+            if Environment.string("HFR_FRAGMENT_MIN") == nil { c.fragmentMinBytes = min(c.fragmentMinBytes, c.linkFragmentBytes) }
+            if c.fragmentMinBytes > c.linkFragmentBytes {
+                throw ConfigurationError("HFR_FRAGMENT_MIN=\(c.fragmentMinBytes) is above the largest fragment, \(c.linkFragmentBytes) (HFR_FRAGMENT_MAX; 64K over several links when unset)")
             }
         } catch let e as ConfigurationError {
             throw HFRError.invalidArgument(e.description)

@@ -68,15 +68,15 @@ final class HandshakeTests: XCTestCase {
         h.socket = 1
         let back = try h.bytes.withUnsafeBytes { raw throws(HandshakeError) in try Handshake.decode(raw) }
         XCTAssertEqual(back, h)
-        XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: 2, links: { _ in 1 }))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABD, commID: 0x123, myRank: 1, ranks: 4, sockets: 2, links: { _ in 1 })?.range(of: "job token"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x124, myRank: 1, ranks: 4, sockets: 2, links: { _ in 1 })?.range(of: "communicator"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 2, ranks: 4, sockets: 2, links: { _ in 1 })?.range(of: "this is rank 2"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 5, sockets: 2, links: { _ in 1 })?.range(of: "ranks"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: 1, links: { _ in 1 })?.range(of: "HFR_NSOCKS"))
+        XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 }))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABD, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "job token"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x124, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "communicator"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 2, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "this is rank 2"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 5, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "ranks"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 1 }, links: { _ in 1 })?.range(of: "HFR_NSOCKS"))
         h.link = 1
-        XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: 2, links: { $0 == 3 ? 2 : 1 }))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: 2, links: { _ in 1 })?.range(of: "link number 1"))
+        XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { $0 == 3 ? 2 : 1 }))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "link number 1"))
     }
 
     func testBadHandshakesAreRejected() {
