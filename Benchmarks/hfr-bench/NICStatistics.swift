@@ -19,7 +19,7 @@ func printNICStatistics(_ comm: Communicator) {
         lines.append("#   nic \(nic): sent \(t.sent) B, received \(t.received) B, \(t.frames) frames")
     }
     for s in stats.sorted(by: { ($0.peer, $0.link, $0.socket) < ($1.peer, $1.link, $1.socket) }) {
-        lines.append("#   peer \(s.peer) link \(s.link) socket \(s.socket) \(s.local.map { "\($0)" } ?? "?") -> \(s.remote.map { "\($0)" } ?? "?"): sent \(s.bytesSent) B / \(s.framesSent) frames, received \(s.bytesReceived) B / \(s.framesReceived) frames")
+        lines.append("#   peer \(s.peer) link \(s.link) socket \(s.socket) \(s.local.map { "\($0)" } ?? "?") -> \(s.remote.map { "\($0)" } ?? "?"): sent \(s.bytesSent) B / \(s.framesSent) frames, received \(s.bytesReceived) B / \(s.framesReceived) frames\(s.isUp ? "" : " (down)")")
     }
     print(lines.joined(separator: "\n"))
     fflush(stdout)

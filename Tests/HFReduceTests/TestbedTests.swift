@@ -56,6 +56,10 @@ final class TestbedTests: XCTestCase {
         XCTAssertEqual(family.status, 0, family.output)
         XCTAssertEqual(family.output.components(separatedBy: "family OK").count - 1, 2, family.output)
         XCTAssertTrue(family.output.contains("link 1 to rank 1: nic1"), "INFO names the second link\n\(family.output)")
+        // Several collectives outstanding at once share the links (their sends take turns).
+        let async = try JobRunner.run(ranks: 2, limit: 120, hfrunArgs: hosts, program: "hfr-testworker", ["async"], environment: ["HFR_TIMEOUT": "60"])
+        XCTAssertEqual(async.status, 0, async.output)
+        XCTAssertEqual(async.output.components(separatedBy: "async OK").count - 1, 2, async.output)
 
         let bench = try JobRunner.run(ranks: 2, limit: 120, hfrunArgs: hosts, program: "hfr-bench",
                                       ["-b", "1M", "-e", "16M", "-f", "4", "-n", "4", "-w", "1", "-c", "1", "--nic-stats"],
