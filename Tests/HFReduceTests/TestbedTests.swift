@@ -101,4 +101,20 @@ final class TestbedTests: XCTestCase {
             XCTAssertEqual(r.output.components(separatedBy: "\(mode[0]) OK").count - 1, 4, r.output)
         }
     }
+
+    /// kill -9 of a rank reached over two links: losing one link is not a failure, losing all of
+    /// them is, and the survivors name the dead rank at once.
+    func testKilledRankOverTwoLinksIsNamed() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, hfrunArgs: ["--grace", "25", "--netns", "hfrtb-h0,hfrtb-h1", "--master-addr", "198.18.0.1"],
+                                  program: "hfr-testworker", ["kill", "--victim", "1"], environment: ["HFR_TIMEOUT": "20"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.output.contains("SIGKILL"), r.output)
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("[0] rank 0: failed after") }
+        XCTAssertNotNil(line, "rank 0 did not report the failure:\n\(r.output)")
+        XCTAssertTrue(line?.contains("rank=1") ?? false, "rank 0 does not name rank 1: \(line ?? "")")
+        XCTAssertTrue(line?.contains("every link to rank 1 is down") ?? false, line.map(String.init) ?? "")
+        if let line, let s = line.split(separator: " ").firstIndex(of: "after").map({ line.split(separator: " ")[$0 + 1] }), let secs = Double(s) {
+            XCTAssertLessThan(secs, 10, "rank 0 took \(secs) s to notice")
+        }
+    }
 }
