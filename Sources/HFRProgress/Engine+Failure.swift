@@ -22,7 +22,7 @@ extension Engine {
         // read what its other sockets hold, so that its own account of the failure wins.
         if broken == nil {
             for case let other? in peers[rank].channels where other !== ch {
-                do { try other.readable() } catch { break }
+                do { if try other.readable() { markDirty(other) } } catch { break }
                 if broken != nil { break }
             }
         }
@@ -32,8 +32,9 @@ extension Engine {
         }
         let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
             || peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
-        if busy && peers[rank].reliable {
-            // One link failing is not the peer failing: the others carry on.
+        if peers[rank].reliable {
+            // One link failing is not the peer failing: the others carry on. The last one going
+            // fails the peer if work is pending with it, and closes it quietly otherwise.
             channelDown(ch, reason)
         } else if busy {
             peerFailed(rank, reason)
@@ -68,6 +69,8 @@ extension Engine {
         for case let ch? in peer.channels {
             _ = ch.drainQueue()
             epoll.remove(ch.fd)
+            // Closing tells the peer at once (EOF), even when no abort frame reaches it.
+            ch.closeSocket()
             peer.retired.append(ch)
         }
         for ch in peer.down.values { _ = ch.drainQueue(); peer.retired.append(ch) }

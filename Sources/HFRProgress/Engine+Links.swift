@@ -5,7 +5,15 @@ import HFRTransport
 /// Link failover for peers reached over several links: a channel that breaks or stalls is closed
 /// on both sides, and the frames the other side did not take are sent again on the channels
 /// left. Only when no channel to a peer is left does the peer fail.
+///
+/// The two sides agree through `linkDown` notices (channel, frames taken from it). A notice that
+/// expects an answer carries `FrameHeader.requestFlag`; a side that has closed a channel and not
+/// heard back repeats its notice every `linkDownRepeatNanoseconds`, since a notice can be lost
+/// with the channel that carried it. A side that has already settled a channel answers repeated
+/// requests with its final count, and a side that never had the channel answers 0.
 extension Engine {
+    static let linkDownRepeatNanoseconds: UInt64 = 250_000_000
+
     /// Takes channel `ch` out of service: closes its socket, tells the peer on another channel how
     /// many frames this side took from it, and re-sends its frames once the peer's count is known.
     func channelDown(_ ch: TCPChannel, _ reason: String) {
@@ -16,38 +24,75 @@ extension Engine {
         peer.lost += 1
         epoll.remove(ch.fd)
         ch.closeSocket()
+        releasePartialPayload(ch)
         peer.down[ch.index] = ch
+        peer.finalCounts[ch.index] = ch.received
         let link = peer.links[ch.link]
         guard let other = peer.controlChannel else {
-            peerFailed(ch.peer, "every link to rank \(ch.peer) is down (the last: link \(ch.link), \(link.name): \(reason))")
+            let busy = order.contains { !$0.finished && $0.outstanding[peer.rank] > 0 } || peer.hasQueuedSends
+            if busy {
+                peerFailed(ch.peer, "every link to rank \(ch.peer) is down (the last: link \(ch.link), \(link.name): \(reason))")
+            } else {
+                Log.info(rank: config.rank, "rank \(ch.peer) closed its last link (\(reason))")
+                closePeer(ch.peer, phase: .closed, reason: "its connections closed while no work was pending with it (\(reason))")
+            }
             return
         }
         Log.warn(rank: config.rank, "socket \(ch.index % peer.socketsPerLink) of link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); its unacknowledged frames go to the other links")
-        other.enqueue(control: FrameHeader(kind: .linkDown, sequence: 0, index: Int32(ch.index), offset: ch.received, length: 0))
-        markDirty(other)
+        // The peer's own notice, if it came first, needs no answer; otherwise ask for its count.
         if let count = peer.downCounts.removeValue(forKey: ch.index) {
+            sendLinkDown(other, channel: ch.index, count: ch.received, request: false)
             resolveDown(peer, channel: ch.index, peerReceived: count)
         }
+        // This notice (when it needs an answer), and those of other channels still unsettled,
+        // which may have been lost with this one.
+        repeatLinkDowns(peer, MonotonicClock.nanoseconds())
+    }
+
+    func sendLinkDown(_ ch: TCPChannel, channel: Int, count: UInt64, request: Bool) {
+        var h = FrameHeader(kind: .linkDown, sequence: 0, index: Int32(channel), offset: count, length: 0)
+        if request { h.flags = FrameHeader.requestFlag }
+        ch.enqueue(control: h)
+        markDirty(ch)
+    }
+
+    /// Frees the eager-pool slot of a parked message whose payload was half read when `ch` closed:
+    /// the frame was not taken, so the sender sends it again and it parks afresh.
+    func releasePartialPayload(_ ch: TCPChannel) {
+        guard let ck = ch.partialPayloadCookie, ck != Engine.discardCookie, ck & Engine.parkedCookie != 0 else { return }
+        let peer = peers[ch.peer]
+        let slot = Int(ck & 0xFF)
+        guard let k = peer.parked.firstIndex(where: { $0.slot == slot && !$0.complete }) else { return }
+        peer.parked.remove(at: k)
+        peer.freeSlots.append(slot)
     }
 
     /// The peer reports that it took `count` frames from channel `index` before closing it.
-    func linkDownReceived(from rank: Int, channel index: Int, count: UInt64) throws {
+    func linkDownReceived(from rank: Int, on carrier: TCPChannel, _ h: FrameHeader) throws {
         let peer = peers[rank]
-        guard index >= 0 && index < peer.channels.count else {
-            throw ChannelError.protocolViolation("rank \(rank) reports channel \(index) down; it has \(peer.channels.count)")
+        let index = Int(h.index), count = h.offset
+        guard carrier.reliable, index >= 0, index < peer.channels.count, index != carrier.index else {
+            throw ChannelError.protocolViolation("rank \(rank) reports channel \(h.index) down on channel \(carrier.index) of \(peer.channels.count)")
         }
+        let request = h.flags & FrameHeader.requestFlag != 0
         if let ch = peer.channels[index] {
             peer.downCounts[index] = count
             channelDown(ch, "rank \(rank) closed it")
         } else if peer.down[index] != nil {
             resolveDown(peer, channel: index, peerReceived: count)
+        } else if request {
+            // Settled here already (answer again: the answer was lost), or never connected here
+            // (nothing taken; a half-made connection for it is dropped).
+            for p in pending.values where p.peer == rank && p.socket == index { dropPending(p, reason: nil) }
+            sendLinkDown(carrier, channel: index, count: peer.finalCounts[index] ?? 0, request: false)
         }
-        // Otherwise the channel never connected here: nothing was sent on it.
     }
 
     /// Both sides have closed channel `index`: re-sends what the peer did not take.
     func resolveDown(_ peer: PeerState, channel index: Int, peerReceived: UInt64) {
         guard let ch = peer.down.removeValue(forKey: index) else { return }
+        // An answer came back: the carrier of the notices is alive.
+        peer.noticeCarrier = -1
         let frames: [PendingFrame]
         do { frames = try ch.takeBack(peerReceived: peerReceived) } catch {
             closePeer(peer.rank, phase: .failed, reason: "\(error)")
@@ -70,14 +115,35 @@ extension Engine {
         pumpSends(peer)
     }
 
-    /// Declares down every channel that has had frames in flight for `HFR_LINK_TIMEOUT` without
-    /// an acknowledgement (a NIC that went down loses packets silently; TCP alone would retry for
-    /// minutes).
+    /// Repeats the notices of channels this side closed and the peer has not answered.
+    func repeatLinkDowns(_ peer: PeerState, _ now: UInt64) {
+        guard !peer.down.isEmpty, let carrier = peer.controlChannel else { return }
+        peer.lastLinkDownNotice = now
+        if peer.noticeCarrier != carrier.index {
+            // Unanswered notices on one channel for HFR_LINK_TIMEOUT mean it is dead too.
+            peer.noticeCarrier = carrier.index
+            peer.noticesSince = now
+        }
+        for (index, ch) in peer.down.sorted(by: { $0.key < $1.key }) {
+            sendLinkDown(carrier, channel: index, count: ch.received, request: true)
+        }
+    }
+
+    /// Declares down every channel that has had frames in flight for `HFR_LINK_TIMEOUT` with
+    /// neither an acknowledgement nor bytes leaving (a NIC that went down loses packets silently;
+    /// TCP alone would retry for minutes), and repeats unanswered link-down notices.
     func checkStalledLinks(_ now: UInt64) {
         for peer in peers where peer.reliable && peer.phase == .connected {
-            for case let ch? in peer.channels where ch.hasUnfinishedFrames && now &- ch.lastProgress > config.linkTimeoutNanoseconds {
+            // `lastProgress` may be later than `now` (set while this loop runs): never a stall then.
+            for case let ch? in peer.channels where ch.hasUnfinishedFrames && ch.lastProgress &+ config.linkTimeoutNanoseconds < now {
                 channelDown(ch, "no acknowledgement for \(Double(config.linkTimeoutNanoseconds) / 1e9) s (HFR_LINK_TIMEOUT)")
                 if peer.phase != .connected { break }
+            }
+            guard peer.phase == .connected, !peer.down.isEmpty else { continue }
+            if peer.noticesSince &+ config.linkTimeoutNanoseconds < now, peer.noticeCarrier >= 0, let carrier = peer.channels[peer.noticeCarrier] {
+                channelDown(carrier, "link-down notices sent on it were not answered for \(Double(config.linkTimeoutNanoseconds) / 1e9) s (HFR_LINK_TIMEOUT)")
+            } else if peer.lastLinkDownNotice &+ Engine.linkDownRepeatNanoseconds < now {
+                repeatLinkDowns(peer, now)
             }
         }
     }

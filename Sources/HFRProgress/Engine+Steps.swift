@@ -90,7 +90,7 @@ extension Engine {
             return
         }
         let length = c.schedule.steps[i].length
-        guard Int(h.offset) == length else {
+        guard h.offset == UInt64(length) else {
             fail(.mismatch("rank \(peer) expects \(h.offset) bytes in message \(h.index) of \(c.request.name), rank \(config.rank) sends \(length): the ranks called the collective with different counts or types"), notifyPeers: true)
             return
         }
@@ -199,19 +199,22 @@ extension Engine {
         if peer.turnQuota > 0, let k = (peer.sendHead..<q.count).first(where: { UInt32(truncatingIfNeeded: q[$0] >> 32) == peer.turn }) {
             return k
         }
-        // Next turn: the collective after the current one, in queue order, wrapping around.
-        var order: [UInt32] = []
-        var pendingBytes: [Int] = []
+        // Next turn: the collective after the current one, in queue order, wrapping around
+        // (the per-peer arrays keep their capacity: no allocation once warm).
+        peer.turnOrder.removeAll(keepingCapacity: true)
+        peer.turnPending.removeAll(keepingCapacity: true)
         for k in peer.sendHead..<q.count {
             let seq = UInt32(truncatingIfNeeded: q[k] >> 32)
             var left = 0
             if let (c, i) = lookup(q[k]) { left = c.schedule.steps[i].length - c.queued[i] }
-            if let j = order.firstIndex(of: seq) { pendingBytes[j] += left } else { order.append(seq); pendingBytes.append(left) }
+            if let j = peer.turnOrder.firstIndex(of: seq) { peer.turnPending[j] += left } else { peer.turnOrder.append(seq); peer.turnPending.append(left) }
         }
-        let at = order.firstIndex(of: peer.turn).map { ($0 + 1) % order.count } ?? 0
-        peer.turn = order[at]
-        let least = max(1, pendingBytes.filter { $0 > 0 }.min() ?? 1)
-        peer.turnQuota = min(16, max(1, pendingBytes[at] / least))
+        let at = peer.turnOrder.firstIndex(of: peer.turn).map { ($0 + 1) % peer.turnOrder.count } ?? 0
+        peer.turn = peer.turnOrder[at]
+        var least = Int.max
+        for p in peer.turnPending where p > 0 && p < least { least = p }
+        if least == Int.max { least = 1 }
+        peer.turnQuota = min(16, max(1, peer.turnPending[at] / least))
         return (peer.sendHead..<q.count).first { UInt32(truncatingIfNeeded: q[$0] >> 32) == peer.turn }!
     }
 
@@ -418,7 +421,7 @@ extension Engine: ChannelDelegate {
                 }
             }
         case .linkDown:
-            try linkDownReceived(from: channel.peer, channel: Int(h.index), count: h.offset)
+            try linkDownReceived(from: channel.peer, on: channel, h)
         case .data, .ack:
             break
         }

@@ -22,6 +22,12 @@ final class PeerState {
     var down: [Int: TCPChannel] = [:]
     /// Final counts the peer reported for channels still open here (consumed when they close).
     var downCounts: [Int: UInt64] = [:]
+    /// Frames this side took from each channel it closed, to answer repeated notices.
+    var finalCounts: [Int: UInt64] = [:]
+    /// When the unanswered link-down notices were last sent, on which channel, and since when on it.
+    var lastLinkDownNotice: UInt64 = 0
+    var noticeCarrier = -1
+    var noticesSince: UInt64 = 0
     /// Channels that are gone, kept for their traffic counters.
     var retired: [TCPChannel] = []
     /// Data frames taken back from a channel that went down, sent again ahead of new fragments.
@@ -30,6 +36,8 @@ final class PeerState {
     /// Fair polling of several collectives' sends: whose turn it is and how many fragments it has left.
     var turn: UInt32 = 0
     var turnQuota = 0
+    var turnOrder: [UInt32] = []
+    var turnPending: [Int] = []
 
     /// A peer with several links acknowledges frames, so that a link's failure loses nothing.
     var reliable: Bool { links.count > 1 }

@@ -69,7 +69,7 @@ private struct Rules {
             reason += " PU \(first), the node's first, is left to interrupts and system work."
         }
         let choice = Placement.Choice(nic: nic, numaNode: node, isNICLocal: local, progressCPUs: progress,
-                                      workerCPUs: workerSets, memoryPolicy: .bind(node: node), reason: reason,
+                                      workerCPUs: workerSets, memoryPolicy: .preferred(node: node), reason: reason,
                                       bindingEnabled: context.bindingEnabled)
         return (choice, sharing)
     }

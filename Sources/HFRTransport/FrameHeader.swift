@@ -61,6 +61,8 @@ public struct FrameHeader: Equatable, Sendable {
     /// `flags` bit of a data frame sent before its clear-to-send: the whole message in one
     /// fragment, which the receiver may have to park until it posts the receive.
     public static let eagerFlag: UInt8 = 1
+    /// `flags` bit of a link-down notice that asks the receiver for its own count in return.
+    public static let requestFlag: UInt8 = 2
 
     /// Whether a reliable channel counts, keeps and acknowledges frames of this kind (acks and
     /// link-down notices are not counted).

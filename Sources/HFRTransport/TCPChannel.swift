@@ -218,6 +218,9 @@ public final class TCPChannel {
                 throw .system(SystemCallError("sendmsg to rank \(peer)", e))
             }
             bytesSent += written
+            // Bytes leaving count as a sign of life too: a fragment larger than a link delivers
+            // in HFR_LINK_TIMEOUT is not a stall while the kernel keeps taking it.
+            if reliable { lastProgress = MonotonicClock.nanoseconds() }
             consume(written)
         }
     }
@@ -368,17 +371,29 @@ public final class TCPChannel {
     @discardableResult
     public func readable(budget: Int = 8 << 20) throws(ChannelError) -> Bool {
         try readFrames(budget: budget)
-        if reliable && received != receivedAcked {
+        if reliable && received != receivedAcked && isOpen {
             receivedAcked = received
-            enqueue(control: FrameHeader(kind: .ack, sequence: 0, index: Int32(truncatingIfNeeded: index), offset: received, length: 0))
+            // An ack still waiting to be written is brought up to date instead of queueing another.
+            let last = controlEnd - FrameHeader.size
+            if last >= controlSent && last % FrameHeader.size == 0 && controlSent % FrameHeader.size == 0
+                && (control + last).load(fromByteOffset: 4, as: UInt8.self) == FrameKind.ack.rawValue {
+                (control + last).storeBytes(of: received.littleEndian, toByteOffset: 16, as: UInt64.self)
+            } else {
+                enqueue(control: FrameHeader(kind: .ack, sequence: 0, index: Int32(truncatingIfNeeded: index), offset: received, length: 0))
+            }
             return true
         }
         return false
     }
 
+    /// The cookie of a payload half read when the channel stopped (its frame is not counted as
+    /// taken, so the sender sends it again), or nil.
+    public var partialPayloadCookie: UInt64? { rxTarget != nil ? rxCookie : nil }
+
     private func readFrames(budget: Int) throws(ChannelError) {
         var read = 0
-        while read < budget {
+        // A frame handled below may take this channel down (a peer's link-down notice): stop then.
+        while read < budget && isOpen {
             if rxTarget != nil {
                 if stageStart < stageEnd {
                     let c = min(rxRemaining, stageEnd - stageStart)
@@ -437,6 +452,7 @@ public final class TCPChannel {
                     }
                 } catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
             } else if header.kind == .ack {
+                guard reliable else { throw .protocolViolation("rank \(peer) acknowledges frames on a connection that does not count them") }
                 try acknowledge(header.offset)
             } else {
                 if FrameHeader.isCounted(header.kind) { received += 1 }

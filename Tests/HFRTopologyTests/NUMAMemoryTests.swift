@@ -63,7 +63,7 @@ final class NUMAMemoryTests: XCTestCase {
         let c = try Placement.choose(nics: [nic], workers: 1, topology: t, context: context).primary
         let b = try c.allocateBuffer(byteCount: size)
         touch(b)
-        XCTAssertEqual(try MemoryPolicy.of(address: b.baseAddress), .bind(node: c.numaNode))
+        XCTAssertEqual(try MemoryPolicy.of(address: b.baseAddress), .preferred(node: c.numaNode))
         XCTAssertEqual(try MemoryPolicy.node(ofPageAt: b.baseAddress + size - 1), c.numaNode)
     }
 

@@ -57,4 +57,41 @@ final class ReliableChannelTests: XCTestCase {
         XCTAssertEqual(da.done, [0, 1024, 2048, 3 * 1024])
         XCTAssertFalse(a.hasUnfinishedFrames)
     }
+
+    /// Control frames go ahead of data frames not yet started, and the log keeps that wire order:
+    /// a receiver that took one frame took the clear-to-send, and all three data frames come back.
+    func testTakeBackFollowsWireOrder() throws {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let d = Recorder()
+        let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: d, maxPayload: 1 << 16, reliable: true)
+        defer { close(fds[1]) }
+        let payload = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        defer { payload.deallocate() }
+        for k in 0..<3 {
+            XCTAssertTrue(a.enqueue(data: FrameHeader(kind: .data, sequence: 1, index: 0, offset: UInt64(k * 1024), length: 1024),
+                                    payload: payload + k * 1024, cookie: UInt64(k)))
+        }
+        a.enqueue(control: FrameHeader(kind: .clearToSend, sequence: 1, index: 2, offset: 4096, length: 0))
+        XCTAssertTrue(try a.flush())
+        let back = try a.takeBack(peerReceived: 1)
+        XCTAssertEqual(back.map(\.header.kind), [.data, .data, .data])
+        XCTAssertEqual(back.map(\.cookie), [0, 1, 2])
+        XCTAssertTrue(d.done.isEmpty, "no data frame was taken")
+    }
+
+    /// An ack on a channel that does not count frames is a protocol violation, not a silent loss.
+    func testAckOnAnUncountedChannelIsRejected() throws {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let d = Recorder()
+        let plain = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: d, maxPayload: 1 << 16, reliable: false)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
+        defer { raw.deallocate(); close(fds[1]) }
+        FrameHeader(kind: .ack, sequence: 0, index: 0, offset: 5, length: 0).encode(to: raw)
+        XCTAssertEqual(write(fds[1], raw, FrameHeader.size), FrameHeader.size)
+        XCTAssertThrowsError(try plain.readable()) { XCTAssertTrue("\($0)".contains("does not count them"), "\($0)") }
+    }
 }

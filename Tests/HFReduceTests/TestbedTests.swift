@@ -87,6 +87,18 @@ final class TestbedTests: XCTestCase {
         XCTAssertEqual(r.output.components(separatedBy: "loop OK 200").count - 1, 2, r.output)
         XCTAssertTrue(r.output.contains("ip link set nic1 down at iteration 50: status 0"), r.output)
         XCTAssertTrue(r.output.contains("of link 1 to rank") && r.output.contains("is down"), "the failover is logged\n\(r.output)")
+
+        // Small messages go eagerly, before the receiver asks: a NIC failing under them must not
+        // lose one or leave a parked copy behind. (nic1 comes back first; new links are made
+        // for the new job.)
+        let (up, upOut) = try testbed(["nic-up", "1", "1"])
+        XCTAssertEqual(up, 0, upOut)
+        let small = try JobRunner.run(ranks: 2, limit: 150, hfrunArgs: ["--netns", "hfrtb-h0,hfrtb-h1", "--master-addr", "198.18.0.1"],
+                                      program: "hfr-testworker", ["loop", "2000", "--count", "3000", "--down-at", "300", "--down-nic", "nic0"],
+                                      environment: ["HFR_TIMEOUT": "60", "HFR_LINK_TIMEOUT": "1", "HFR_DEBUG": "INFO"])
+        XCTAssertEqual(small.status, 0, small.output)
+        XCTAssertEqual(small.output.components(separatedBy: "loop OK 2000").count - 1, 2, small.output)
+        XCTAssertTrue(small.output.contains("re-sending"), "both sides settled the failed link\n\(small.output)")
     }
 
     /// Four hosts with two NICs each: allreduce (every type, op and algorithm) and the rest of the
