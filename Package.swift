@@ -29,13 +29,15 @@ let package = Package(
         .target(name: "CHFRKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Data types, reduction operations and the vectorized CPU reduction kernels.
         .target(name: "HFRKernels", dependencies: ["CHFRKernels"], swiftSettings: fastPath),
-        // Wire format, sockets, links and peer connections (TCP today; the interface carries RDMA later).
+        // Wire format, sockets, links and peer connections: TCP channels, and the clear-to-write
+        // frames that hand RDMA targets to senders.
         .target(name: "HFRTransport", dependencies: ["HFRSystem", "HFRKernels"], swiftSettings: fastPath),
         // Collective algorithms as schedules: double binary tree, ring. Pure and deterministic.
         .target(name: "HFRCollectives", dependencies: ["HFRKernels"]),
-        // The progress engine: epoll thread, schedule executor, reduction workers, flow control.
+        // The progress engine: epoll thread, schedule executor, reduction workers, flow control,
+        // and the RDMA links (queue pairs per HCA port pair, writes with immediate, completions).
         .target(name: "HFRProgress",
-                dependencies: ["HFRSystem", "HFRTransport", "HFRCollectives", "HFRKernels", "HFRTopology"],
+                dependencies: ["HFRSystem", "HFRTransport", "HFRCollectives", "HFRKernels", "HFRTopology", "HFRVerbs"],
                 swiftSettings: fastPath),
         // Rendezvous through rank 0 and the launcher environment (torchrun, Open MPI, Slurm).
         .target(name: "HFRBootstrap", dependencies: ["HFRSystem", "HFRTransport"]),
@@ -54,7 +56,7 @@ let package = Package(
         .target(name: "HFRVerbs", dependencies: ["CHFRVerbs", "HFRSystem"]),
         // The public Swift API.
         .target(name: "HFReduce",
-                dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap", "HFRTopology"]),
+                dependencies: ["HFRSystem", "HFRKernels", "HFRTransport", "HFRCollectives", "HFRProgress", "HFRBootstrap", "HFRTopology", "HFRVerbs"]),
         // The C header, as a Swift module, so the C ABI is implemented against its own declarations.
         .systemLibrary(name: "CHFReduceABI", path: "include"),
         // The C API (@_cdecl entry points), linked with the Swift runtime statically so that C

@@ -15,8 +15,8 @@ public struct RendezvousError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Rank 0 runs the rendezvous: every other rank connects to the root address, says who it is
-/// (handshake with magic, version, job token, rank, size), which port it listens on and the
-/// addresses of its NICs; when all have checked in, rank 0 sends everyone the table of addresses
+/// (handshake with magic, version, job token, rank, size), which port it listens on, the
+/// addresses of its NICs and how many ACTIVE HCA ports it offers for RDMA; when all have checked in, rank 0 sends everyone the table of addresses
 /// and a fresh communicator id. A rank that publishes no NIC is reached at the address rank 0
 /// sees its connection come from.
 /// A connection that fails the handshake is closed and logged, and the rendezvous carries on.
@@ -30,11 +30,14 @@ public enum Rendezvous {
     /// from. `deadline` is monotonic.
     public static func run(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress,
                            deadline: UInt64) throws -> RendezvousResult {
+        guard listen.hcaPorts >= 0 && listen.hcaPorts <= RankAddress.maxHCAPorts else {
+            throw RendezvousError("rank \(rank) publishes \(listen.hcaPorts) HCA ports; at most \(RankAddress.maxHCAPorts) are allowed (narrow HFR_IB_HCA)")
+        }
         guard listen.nics.count <= RankAddress.maxNICs else {
             throw RendezvousError("rank \(rank) publishes \(listen.nics.count) NIC addresses; at most \(RankAddress.maxNICs) are allowed (narrow HFR_SOCKET_IFNAME)")
         }
         if size == 1 {
-            return RendezvousResult(addresses: [listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)]) : listen],
+            return RendezvousResult(addresses: [listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)], hcaPorts: listen.hcaPorts) : listen],
                                     commID: randomID())
         }
         return rank == 0
@@ -59,7 +62,7 @@ public enum Rendezvous {
         defer { close(lfd) }
         try TCPSocket.setNonBlocking(lfd)
         var addresses = [RankAddress?](repeating: nil, count: size)
-        addresses[0] = listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)]) : listen
+        addresses[0] = listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)], hcaPorts: listen.hcaPorts) : listen
         var conns: [Int32] = []
         defer { for fd in conns { close(fd) } }
         var joined = 1
@@ -81,6 +84,7 @@ public enum Rendezvous {
             }
             let from = Int(hello.fromRank)
             let nicCount = Int((hello.value >> 16) & 0xFFFF)
+            let hcaPorts = min(Int((hello.value >> 32) & 0xFFFF), RankAddress.maxHCAPorts)
             var nicBytes = [UInt8](repeating: 0, count: nicCount * 8)
             if nicCount > RankAddress.maxNICs {
                 Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): it publishes \(nicCount) NICs (at most \(RankAddress.maxNICs))")
@@ -115,20 +119,23 @@ public enum Rendezvous {
             let port = UInt16(truncatingIfNeeded: hello.value)
             if nicCount == 0 {
                 let seen = remote?.ip ?? root.ip
-                addresses[from] = RankAddress(port: port, nics: [NICAddress(ip: seen == 0 ? root.ip : seen, prefixLength: 32)])
+                addresses[from] = RankAddress(port: port, nics: [NICAddress(ip: seen == 0 ? root.ip : seen, prefixLength: 32)], hcaPorts: hcaPorts)
             } else {
-                addresses[from] = RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount))
+                addresses[from] = RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount), hcaPorts: hcaPorts)
             }
             conns.append(fd)
             joined += 1
         }
         let commID = randomID()
-        // The table: per rank, port u16 and NIC count u16, then 8 bytes per NIC.
+        // The table: per rank, port u16, NIC count u16, HCA ports u16 and 2 zero bytes, then 8
+        // bytes per NIC.
         var table: [UInt8] = []
         for a in addresses {
             let a = a!
             table += withUnsafeBytes(of: a.port.littleEndian) { Array($0) }
             table += withUnsafeBytes(of: UInt16(a.nics.count).littleEndian) { Array($0) }
+            table += withUnsafeBytes(of: UInt16(a.hcaPorts).littleEndian) { Array($0) }
+            table += [0, 0]
             table += encodeNICs(a.nics)
         }
         for fd in conns {
@@ -149,7 +156,7 @@ public enum Rendezvous {
         }
         defer { close(fd) }
         var hello = Handshake(kind: .hello, jobToken: jobToken, commID: 0, fromRank: rank, toRank: 0, ranks: size)
-        hello.value = UInt64(listen.nics.count) << 16 | UInt64(listen.port)
+        hello.value = UInt64(listen.hcaPorts) << 32 | UInt64(listen.nics.count) << 16 | UInt64(listen.port)
         var reply = [UInt8](repeating: 0, count: Handshake.size)
         let h: Handshake
         do {
@@ -178,7 +185,7 @@ public enum Rendezvous {
         do {
             try lengthBytes.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: deadline) }
             let length = Int(lengthBytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
-            guard length <= size * (4 + 8 * RankAddress.maxNICs) else {
+            guard length <= size * (8 + 8 * RankAddress.maxNICs) else {
                 throw RendezvousError("rank \(rank): rank 0 announced an address table of \(length) bytes, more than \(size) ranks can fill")
             }
             table = [UInt8](repeating: 0, count: length)
@@ -189,16 +196,20 @@ public enum Rendezvous {
         var addresses: [RankAddress] = []
         var at = 0
         for r in 0..<size {
-            guard at + 4 <= table.count else { throw RendezvousError("rank \(rank): the address table from rank 0 ends before rank \(r)'s entry") }
-            let (port, count) = table.withUnsafeBytes {
+            guard at + 8 <= table.count else { throw RendezvousError("rank \(rank): the address table from rank 0 ends before rank \(r)'s entry") }
+            let (port, count, hcaPorts) = table.withUnsafeBytes {
                 (UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt16.self)),
-                 Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self))))
+                 Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self))),
+                 Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: at + 4, as: UInt16.self))))
             }
-            at += 4
+            at += 8
             guard count >= 1, count <= RankAddress.maxNICs, at + count * 8 <= table.count else {
                 throw RendezvousError("rank \(rank): the address table from rank 0 gives rank \(r) \(count) NICs in \(table.count - at) bytes")
             }
-            addresses.append(RankAddress(port: port, nics: decodeNICs(Array(table[at..<(at + count * 8)]), count: count)))
+            guard hcaPorts <= RankAddress.maxHCAPorts else {
+                throw RendezvousError("rank \(rank): the address table from rank 0 gives rank \(r) \(hcaPorts) HCA ports (at most \(RankAddress.maxHCAPorts))")
+            }
+            addresses.append(RankAddress(port: port, nics: decodeNICs(Array(table[at..<(at + count * 8)]), count: count), hcaPorts: hcaPorts))
             at += count * 8
         }
         return RendezvousResult(addresses: addresses, commID: h.value)

@@ -1,6 +1,7 @@
 import HFRTopology
 import HFRCollectives
 import HFRKernels
+import HFRTransport
 
 /// A submitted collective and its execution state. Built by the submitting thread, then owned by
 /// the progress thread alone.
@@ -28,6 +29,9 @@ final class ActiveCollective {
     var cleared: [Bool]
     /// For sends: whether it went out eagerly, before its clear-to-send (which then only returns credit).
     var eager: [Bool]
+    /// For sends to an RDMA peer: where the receiver's clear-to-write says the message lands
+    /// (allocated when the first one arrives).
+    var targets: [WriteTarget?] = []
     var remaining: Int
     /// Step numbers of the k-th recv from / send to each peer: `recvSteps[recvStart[p] + k]`.
     let recvStart: [Int], sendStart: [Int]

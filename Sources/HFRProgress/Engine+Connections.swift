@@ -102,6 +102,8 @@ extension Engine {
             }
             p.phase = .awaitingReply
             try? epoll.modify(p.fd, events: Epoll.readable, token: Engine.tokenPending | UInt64(p.id))
+        case .awaitingQueuePair:
+            receiveQueuePairAddress(p)
         case .awaitingReply, .awaitingHello:
             let n = p.buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress! + p.filled, Handshake.size - p.filled, Int32(MSG_DONTWAIT)) }
             if n == 0 || (n < 0 && Errno.current != .again && Errno.current != .interrupted) {
@@ -126,7 +128,7 @@ extension Engine {
                     connectionLost(p.peer, channel: p.socket, "\(p.remote) refused the connection")
                     return
                 }
-                attach(p, peer: p.peer, socket: p.socket)
+                if peers[p.peer].rdma { beginQueuePairExchange(p) } else { attach(p, peer: p.peer, socket: p.socket) }
             } else {
                 if h.kind != .hello {
                     dropPending(p, reason: "rejected connection from \(p.remote): expected a hello, got \(h.kind)"); return
@@ -137,7 +139,8 @@ extension Engine {
                 }
                 let peer = peers[Int(h.fromRank)]
                 let channel = Int(h.link) * peer.socketsPerLink + Int(h.socket)
-                if peer.channels[channel] != nil || peer.down[channel] != nil || peer.phase == .failed || peer.phase == .closed {
+                if peer.channels[channel] != nil || peer.down[channel] != nil || peer.phase == .failed || peer.phase == .closed
+                    || (peer.rdma && peer.links[Int(h.link)].rdma != nil) {
                     dropPending(p, reason: "rejected connection from \(p.remote): rank \(h.fromRank) link \(h.link) socket \(h.socket) is already connected"); return
                 }
                 var reply = Handshake(kind: .accept, jobToken: config.jobToken, commID: config.commID,
@@ -149,7 +152,9 @@ extension Engine {
                 guard sent == Handshake.size else { dropPending(p, reason: "cannot answer \(p.remote): \(Errno.current)"); return }
                 TCPSocket.configureForData(p.fd, bufferBytes: config.socketBufferBytes)
                 if peer.phase == .idle { peer.phase = .connecting }
-                attach(p, peer: Int(h.fromRank), socket: channel)
+                p.peer = Int(h.fromRank)
+                p.socket = channel
+                if peer.rdma { beginQueuePairExchange(p) } else { attach(p, peer: Int(h.fromRank), socket: channel) }
             }
         }
     }
@@ -173,7 +178,14 @@ extension Engine {
         peer.attached += 1
         try? epoll.modify(p.fd, events: Epoll.readable, token: channelToken(ch))
         let link = peer.links[l]
-        if !link.announced && (l * peer.socketsPerLink..<(l + 1) * peer.socketsPerLink).allSatisfy({ peer.channels[$0] != nil }) {
+        if let r = link.rdma {
+            r.state = .up
+            link.announced = true
+            let port = r.port.port
+            Log.info(rank: config.rank, "link \(l) to rank \(rank): RDMA \(r.description) (RC, \(port.attributes.linkLayer == .ethernet ? "RoCE, GID \(port.gid)" : "InfiniBand, LID \(port.attributes.lid)"), "
+                     + "MTU \(min(r.qp.localAddress.mtu, r.remote?.mtu ?? r.qp.localAddress.mtu))), control over \(link.control)"
+                     + (peer.reliable ? " (one of \(peer.links.count) links: at most \(config.maxInflightFragments) writes in flight per link)" : ""))
+        } else if !link.announced && (l * peer.socketsPerLink..<(l + 1) * peer.socketsPerLink).allSatisfy({ peer.channels[$0] != nil }) {
             link.announced = true
             Log.info(rank: config.rank, "link \(l) to rank \(rank): \(link.name), \(peer.socketsPerLink) socket(s)"
                      + (peer.reliable ? " (one of \(peer.links.count) links: fragments acknowledged, at most \(config.maxInflightFragments) in flight per link)" : ""))
@@ -185,10 +197,12 @@ extension Engine {
         }
         guard peer.reliable || peer.attached == peer.channels.count else { return }
         peer.phase = .connected
-        peer.eagerCredits = config.eagerCredits
-        Log.info(rank: config.rank, "connected to rank \(rank) over \(peer.links.count) link(s) x \(peer.socketsPerLink) socket(s) (HFR_NSOCKS)")
+        // RDMA peers take no eager data: every message waits for its clear-to-write.
+        peer.eagerCredits = peer.rdma ? 0 : config.eagerCredits
+        Log.info(rank: config.rank, peer.rdma ? "connected to rank \(rank) over \(peer.links.count) RDMA link(s), each a queue pair and a control socket"
+                                               : "connected to rank \(rank) over \(peer.links.count) link(s) x \(peer.socketsPerLink) socket(s) (HFR_NSOCKS)")
         if let ch0 = peer.controlChannel {
-            for h in peer.pendingControl { ch0.enqueue(control: h) }
+            for f in peer.pendingControl { ch0.enqueue(control: f.header, target: f.target) }
             peer.pendingControl.removeAll()
             markDirty(ch0)
         }

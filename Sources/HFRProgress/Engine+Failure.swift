@@ -32,6 +32,7 @@ extension Engine {
         }
         let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
             || peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
+            || peers[rank].links.contains { ($0.rdma?.count ?? 0) > 0 }
         if peers[rank].reliable {
             // One link failing is not the peer failing: the others carry on. The last one going
             // fails the peer if work is pending with it, and closes it quietly otherwise.
@@ -82,6 +83,7 @@ extension Engine {
         peer.sendHead = 0
         peer.resend.removeAll()
         peer.resendHead = 0
+        if peer.rdma && phase == .failed { stopRDMA(peer) }
         for p in pending.values where p.peer == rank { dropPending(p, reason: nil) }
     }
 
@@ -103,6 +105,15 @@ extension Engine {
             publish(c, error: broken!)
         }
         ready.removeAll()
+        if first && !rdmaPorts.isEmpty {
+            // Nothing may land in this rank's buffers once their collectives have failed: stop
+            // every queue pair and forget the advertised messages.
+            for peer in peers where peer.rdma { stopRDMA(peer) }
+            if let receives = rdmaReceives {
+                for (buffer, port) in receives.releaseAll() { rdmaPorts[port].cache.bounce?.giveBack(buffer) }
+            }
+            deferredClears.removeAll()
+        }
         guard first && notifyPeers else { return }
         let failed: Int32
         switch error {
@@ -114,7 +125,7 @@ extension Engine {
         }
         for peer in peers where peer.phase == .connecting {
             // Delivered when the handshake completes; shutdown waits a little for that.
-            peer.pendingControl = [FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0)]
+            peer.pendingControl = [ControlFrame(header: FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0))]
         }
         for peer in peers where peer.phase == .connected {
             guard let ch = peer.controlChannel else { continue }

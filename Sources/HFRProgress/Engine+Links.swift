@@ -4,9 +4,12 @@ import HFRTransport
 
 /// Link failover for peers reached over several links: a channel that breaks or stalls is closed
 /// on both sides, and the frames the other side did not take are sent again on the channels
-/// left. Only when no channel to a peer is left does the peer fail.
+/// left. An RDMA link goes down with its socket: both sides stop its queue pair and count the
+/// writes they took from it, and each re-posts on the other links exactly the writes the other
+/// side did not take. Only when no channel to a peer is left does the peer fail.
 ///
-/// The two sides agree through `linkDown` notices (channel, frames taken from it). A notice that
+/// The two sides agree through `linkDown` notices (channel, frames taken from it, and writes
+/// taken from its queue pair on an RDMA link). A notice that
 /// expects an answer carries `FrameHeader.requestFlag`; a side that has closed a channel and not
 /// heard back repeats its notice every `linkDownRepeatNanoseconds`, since a notice can be lost
 /// with the channel that carried it. A side that has already settled a channel answers repeated
@@ -26,8 +29,10 @@ extension Engine {
         ch.closeSocket()
         releasePartialPayload(ch)
         peer.down[ch.index] = ch
-        peer.finalCounts[ch.index] = ch.received
         let link = peer.links[ch.link]
+        // The writes this side took from the link's queue pair, final once it is stopped.
+        let writes = link.rdma.map { quiesce($0) } ?? 0
+        peer.finalCounts[ch.index] = (ch.received, writes)
         guard let other = peer.controlChannel else {
             let busy = order.contains { !$0.finished && $0.outstanding[peer.rank] > 0 } || peer.hasQueuedSends
             if busy {
@@ -38,19 +43,25 @@ extension Engine {
             }
             return
         }
-        Log.warn(rank: config.rank, "socket \(ch.index % peer.socketsPerLink) of link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); its unacknowledged frames go to the other links")
+        if link.rdma != nil {
+            Log.warn(rank: config.rank, "link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); the writes rank \(ch.peer) did not take go to the other links")
+        } else {
+            Log.warn(rank: config.rank, "socket \(ch.index % peer.socketsPerLink) of link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); its unacknowledged frames go to the other links")
+        }
         // The peer's own notice, if it came first, needs no answer; otherwise ask for its count.
-        if let count = peer.downCounts.removeValue(forKey: ch.index) {
-            sendLinkDown(other, channel: ch.index, count: ch.received, request: false)
-            resolveDown(peer, channel: ch.index, peerReceived: count)
+        if let counts = peer.downCounts.removeValue(forKey: ch.index) {
+            sendLinkDown(other, channel: ch.index, count: ch.received, writes: writes, request: false)
+            resolveDown(peer, channel: ch.index, peerReceived: counts.frames, peerWrites: counts.writes)
         }
         // This notice (when it needs an answer), and those of other channels still unsettled,
         // which may have been lost with this one.
         repeatLinkDowns(peer, MonotonicClock.nanoseconds())
     }
 
-    func sendLinkDown(_ ch: TCPChannel, channel: Int, count: UInt64, request: Bool) {
-        var h = FrameHeader(kind: .linkDown, sequence: 0, index: Int32(channel), offset: count, length: 0)
+    /// A link-down notice for `channel`: the frames (and RDMA writes) this side took from it.
+    func sendLinkDown(_ ch: TCPChannel, channel: Int, count: UInt64, writes: UInt64, request: Bool) {
+        var h = FrameHeader(kind: .linkDown, sequence: UInt32(truncatingIfNeeded: writes >> 32), index: Int32(channel), offset: count,
+                            length: 0, signature: UInt32(truncatingIfNeeded: writes))
         if request { h.flags = FrameHeader.requestFlag }
         ch.enqueue(control: h)
         markDirty(ch)
@@ -67,34 +78,39 @@ extension Engine {
         peer.freeSlots.append(slot)
     }
 
-    /// The peer reports that it took `count` frames from channel `index` before closing it.
+    /// The peer reports that it took `count` frames from channel `index` (and `writes` writes from
+    /// its queue pair, on an RDMA link) before closing it.
     func linkDownReceived(from rank: Int, on carrier: TCPChannel, _ h: FrameHeader) throws {
         let peer = peers[rank]
-        let index = Int(h.index), count = h.offset
+        let index = Int(h.index), count = h.offset, writes = UInt64(h.sequence) << 32 | UInt64(h.signature)
         guard carrier.reliable, index >= 0, index < peer.channels.count, index != carrier.index else {
             throw ChannelError.protocolViolation("rank \(rank) reports channel \(h.index) down on channel \(carrier.index) of \(peer.channels.count)")
         }
         let request = h.flags & FrameHeader.requestFlag != 0
         if let ch = peer.channels[index] {
-            peer.downCounts[index] = count
+            peer.downCounts[index] = (count, writes)
             channelDown(ch, "rank \(rank) closed it")
         } else if peer.down[index] != nil {
-            resolveDown(peer, channel: index, peerReceived: count)
+            resolveDown(peer, channel: index, peerReceived: count, peerWrites: writes)
         } else if request {
             // Settled here already (answer again: the answer was lost), or never connected here
-            // (nothing taken; a half-made connection for it is dropped).
+            // (nothing taken; a half-made connection for it is dropped, its queue pair stopped).
             for p in pending.values where p.peer == rank && p.socket == index { dropPending(p, reason: nil) }
-            sendLinkDown(carrier, channel: index, count: peer.finalCounts[index] ?? 0, request: false)
+            let final = peer.finalCounts[index] ?? (0, peer.links[index / peer.socketsPerLink].rdma.map { quiesce($0) } ?? 0)
+            sendLinkDown(carrier, channel: index, count: final.frames, writes: final.writes, request: false)
         }
     }
 
     /// Both sides have closed channel `index`: re-sends what the peer did not take.
-    func resolveDown(_ peer: PeerState, channel index: Int, peerReceived: UInt64) {
+    func resolveDown(_ peer: PeerState, channel index: Int, peerReceived: UInt64, peerWrites: UInt64) {
         guard let ch = peer.down.removeValue(forKey: index) else { return }
         // An answer came back: the carrier of the notices is alive.
         peer.noticeCarrier = -1
         let frames: [PendingFrame]
-        do { frames = try ch.takeBack(peerReceived: peerReceived) } catch {
+        do {
+            frames = try ch.takeBack(peerReceived: peerReceived)
+            if let r = peer.links[ch.link].rdma { try resolveWrites(peer, r, peerWrites: peerWrites) }
+        } catch {
             closePeer(peer.rank, phase: .failed, reason: "\(error)")
             fail(.protocolViolation(rank: peer.rank, reason: "\(error)"), notifyPeers: true)
             return
@@ -107,7 +123,7 @@ extension Engine {
                 peer.resend.append(f)
                 data += 1
             } else {
-                control.enqueue(control: f.header)
+                control.enqueue(control: f.header, target: f.target)
             }
         }
         markDirty(control)
@@ -125,7 +141,7 @@ extension Engine {
             peer.noticesSince = now
         }
         for (index, ch) in peer.down.sorted(by: { $0.key < $1.key }) {
-            sendLinkDown(carrier, channel: index, count: ch.received, request: true)
+            sendLinkDown(carrier, channel: index, count: ch.received, writes: peer.links[ch.link].rdma?.received ?? 0, request: true)
         }
     }
 
@@ -133,6 +149,13 @@ extension Engine {
     /// neither an acknowledgement nor bytes leaving (a NIC that went down loses packets silently;
     /// TCP alone would retry for minutes), and repeats unanswered link-down notices.
     func checkStalledLinks(_ now: UInt64) {
+        for peer in peers where peer.rdma && peer.reliable && peer.phase == .connected {
+            for link in peer.links {
+                guard let r = link.rdma, r.state == .up, r.count > 0, r.lastProgress &+ config.linkTimeoutNanoseconds < now else { continue }
+                noteLinkFailure(peer.rank, r.link, "no RDMA write to rank \(peer.rank) over link \(r.link) (\(link.name)) completed for \(Double(config.linkTimeoutNanoseconds) / 1e9) s (HFR_LINK_TIMEOUT)")
+            }
+        }
+        if !linkFailures.isEmpty { takeDownFailedLinks() }
         for peer in peers where peer.reliable && peer.phase == .connected {
             // `lastProgress` may be later than `now` (set while this loop runs): never a stall then.
             for case let ch? in peer.channels where ch.hasUnfinishedFrames && ch.lastProgress &+ config.linkTimeoutNanoseconds < now {

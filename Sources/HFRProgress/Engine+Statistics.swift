@@ -1,7 +1,8 @@
 import HFRSystem
 import HFRTransport
 
-/// Traffic of one socket to a peer, for diagnostics (`hfr-bench --nic-stats`).
+/// Traffic of one socket to a peer, for diagnostics (`hfr-bench --nic-stats`), with the RDMA
+/// writes of the link when the socket is an RDMA link's control channel.
 public struct ChannelStatistics: Sendable {
     public var peer: Int
     public var link: Int
@@ -14,6 +15,8 @@ public struct ChannelStatistics: Sendable {
     public var bytesReceived: Int
     public var framesSent: Int
     public var framesReceived: Int
+    /// For the control socket of an RDMA link: the link's writes (the data it carried).
+    public var rdma: RDMACounters?
 }
 
 extension Engine {
@@ -32,7 +35,8 @@ extension Engine {
                                              remote: SocketAddress(ip: theirs.nics[link.remote].ip, port: theirs.port),
                                              isUp: peer.channels[ch.index] === ch,
                                              bytesSent: ch.bytesSent, bytesReceived: ch.bytesReceived,
-                                             framesSent: ch.framesSent, framesReceived: ch.framesReceived))
+                                             framesSent: ch.framesSent, framesReceived: ch.framesReceived,
+                                             rdma: peer.rdma ? link.rdma?.counters ?? link.finalCounters : nil))
             }
         }
         return out

@@ -78,9 +78,9 @@ extension Engine {
         if c.remaining == 0 { finish(c) }
     }
 
-    /// The receiver has advertised message `h.index` of `c`: check it is the message this rank
-    /// sends, then let it go.
-    func handleClear(_ c: ActiveCollective, from peer: Int, _ h: FrameHeader) {
+    /// The receiver has advertised message `h.index` of `c` (with where it lands, from an RDMA
+    /// peer): check it is the message this rank sends, then let it go.
+    func handleClear(_ c: ActiveCollective, from peer: Int, _ h: FrameHeader, target: WriteTarget? = nil) {
         guard h.signature == c.schedule.signature else {
             signatureMismatch(c, peer: peer)
             return
@@ -94,6 +94,10 @@ extension Engine {
             fail(.mismatch("rank \(peer) expects \(h.offset) bytes in message \(h.index) of \(c.request.name), rank \(config.rank) sends \(length): the ranks called the collective with different counts or types"), notifyPeers: true)
             return
         }
+        if let target {
+            if c.targets.isEmpty { c.targets = Array(repeating: nil, count: c.schedule.steps.count) }
+            c.targets[i] = target
+        }
         c.cleared[i] = true
         if c.state[i] == 1 { queueSend(c, i) }
     }
@@ -103,9 +107,13 @@ extension Engine {
              notifyPeers: true)
     }
 
-    /// Advertises receive step `i` to its sender.
+    /// Advertises receive step `i` to its sender (with where it lands, to an RDMA peer).
     @inline(__always) func sendClear(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
+        if peers[Int(step.peer)].rdma {
+            sendClearToWrite(c, i)
+            return
+        }
         sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index,
                                                     offset: UInt64(step.length), length: 0, signature: c.schedule.signature))
     }
@@ -149,6 +157,10 @@ extension Engine {
     /// sends go in order, which keeps pipelines moving. See `pickChannel` for where each goes.
     func pumpSends(_ peer: PeerState) {
         guard peer.phase == .connected else { return }
+        if peer.rdma {
+            pumpWrites(peer)
+            return
+        }
         while peer.resendHead < peer.resend.count {
             let f = peer.resend[peer.resendHead]
             if lookup(f.cookie) == nil {
@@ -276,13 +288,13 @@ extension Engine {
         return bestChannel
     }
 
-    func sendControl(to rank: Int, _ h: FrameHeader) {
+    func sendControl(to rank: Int, _ h: FrameHeader, target: WriteTarget? = nil) {
         let peer = peers[rank]
         switch peer.phase {
         case .connected:
-            if let ch = peer.controlChannel { ch.enqueue(control: h); markDirty(ch) }
+            if let ch = peer.controlChannel { ch.enqueue(control: h, target: target); markDirty(ch) }
         case .idle, .connecting:
-            peer.pendingControl.append(h)
+            peer.pendingControl.append(ControlFrame(header: h, target: target))
             ensureConnected(peer)
         case .closed, .failed:
             break
@@ -317,6 +329,9 @@ extension Engine {
 
 extension Engine: ChannelDelegate {
     public func channel(_ channel: TCPChannel, dataHeader h: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64) {
+        if peers[channel.peer].rdma {
+            throw ChannelError.protocolViolation("a data frame over TCP from rank \(channel.peer), which writes by RDMA")
+        }
         let eager = h.flags & FrameHeader.eagerFlag != 0
         guard let c = collective(h.sequence, peer: channel.peer) else {
             if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
@@ -402,10 +417,12 @@ extension Engine: ChannelDelegate {
                 // only hands the credit back.
                 peer.eagerUnacknowledged.remove(at: k)
                 peer.eagerCredits += 1
+            } else if peer.rdma {
+                throw ChannelError.protocolViolation("a clear-to-send from rank \(channel.peer), which takes data by RDMA (clear-to-write)")
             } else if let c = collective(h.sequence, peer: channel.peer, sends: true) {
                 handleClear(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
-                peers[channel.peer].earlyClears.append(h)
+                peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
             } else {
                 throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")
             }
@@ -422,8 +439,25 @@ extension Engine: ChannelDelegate {
             }
         case .linkDown:
             try linkDownReceived(from: channel.peer, on: channel, h)
-        case .data, .ack:
+        case .data, .ack, .clearToWrite:
             break
+        }
+    }
+
+    public func channel(_ channel: TCPChannel, clearToWrite h: FrameHeader, target: WriteTarget) throws {
+        let peer = peers[channel.peer]
+        guard peer.rdma else {
+            throw ChannelError.protocolViolation("a clear-to-write from rank \(channel.peer), which is reached over TCP")
+        }
+        guard target.linkCount == peer.links.count else {
+            throw ChannelError.protocolViolation("rank \(channel.peer) advertises a message over \(target.linkCount) RDMA links; there are \(peer.links.count)")
+        }
+        if let c = collective(h.sequence, peer: channel.peer, sends: true) {
+            handleClear(c, from: channel.peer, h, target: target)
+        } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
+            peer.earlyClears.append(ControlFrame(header: h, target: target))
+        } else {
+            throw ChannelError.protocolViolation("clear-to-write for collective #\(h.sequence), which has already finished here")
         }
     }
 

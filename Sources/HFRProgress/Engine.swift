@@ -4,6 +4,7 @@ import HFRSystem
 import HFRTransport
 import HFRCollectives
 import HFRKernels
+import HFRVerbs
 
 /// The progress engine of one communicator: one thread on epoll that runs every submitted
 /// collective's schedule, moves its messages over the peers' sockets and hands large
@@ -70,6 +71,16 @@ public final class Engine: @unchecked Sendable {
     /// Where the progress thread parks while a caller drives.
     let parking = ConditionLock()
 
+    // RDMA (progress-thread state; empty when no peer is reached over RDMA).
+    /// This rank's HCA ports: port l serves link l of every RDMA peer.
+    var rdmaPorts: [RDMAPort] = []
+    /// Messages advertised to RDMA peers and not complete, by tag.
+    var rdmaReceives: RDMAReceives?
+    /// Receive steps whose clear-to-write waits for a free tag (or bounce buffer), oldest first.
+    var deferredClears: [UInt64] = []
+    /// Links whose completion or post failed during this turn: taken down at its end.
+    var linkFailures: [(peer: Int, link: Int, reason: String)] = []
+
     static let tokenWake: UInt64 = 0
     static let tokenListen: UInt64 = 1
     static let tokenPending: UInt64 = 2 << 56
@@ -85,12 +96,35 @@ public final class Engine: @unchecked Sendable {
         let me = config.peerAddresses[config.rank]
         peers = (0..<config.ranks).map { r in
             let theirs = config.peerAddresses[r]
-            let links: [LinkState] = r == config.rank ? [] : LinkPlan.links(me: config.rank, me, peer: r, theirs).map { pair -> LinkState in
+            let tcp = r == config.rank ? [] : LinkPlan.links(me: config.rank, me, peer: r, theirs)
+            func address(_ pair: (local: Int, remote: Int)) -> String {
                 let nic = pair.local < config.nicNames.count ? "\(config.nicNames[pair.local]) " : ""
-                return LinkState(local: pair.local, remote: pair.remote,
-                                 name: "\(nic)\(SocketAddress(ip: me.nics[pair.local].ip, port: 0).host) -> \(SocketAddress(ip: theirs.nics[pair.remote].ip, port: theirs.port))")
+                return "\(nic)\(SocketAddress(ip: me.nics[pair.local].ip, port: 0).host) -> \(SocketAddress(ip: theirs.nics[pair.remote].ip, port: theirs.port))"
             }
+            // An RDMA peer: link l joins HCA port l of both ranks; its control socket goes over the
+            // NIC pairs in turn.
+            let hcaLinks = min(LinkPlan.verbsLinks(me, theirs), config.verbsPorts.count)
+            if hcaLinks > 0 && !tcp.isEmpty {
+                let links = (0..<hcaLinks).map { l -> LinkState in
+                    let pair = tcp[l % tcp.count]
+                    return LinkState(local: pair.local, remote: pair.remote, name: config.verbsPorts[l].name, control: address(pair))
+                }
+                return PeerState(rank: r, links: links, socketsPerLink: 1, rdma: true)
+            }
+            let links = tcp.map { LinkState(local: $0.local, remote: $0.remote, name: address($0)) }
             return PeerState(rank: r, links: links, socketsPerLink: links.count > 1 ? config.socketsPerLink : config.socketsPerPeer)
+        }
+        let rdmaPeers = peers.filter(\.rdma).count
+        if rdmaPeers > 0 {
+            let sendDepth = min(4096, max(1, config.maxInflightFragments))
+            let receiveDepth = min(4096, max(64, 4 * config.maxInflightFragments))
+            rdmaPorts = try config.verbsPorts.prefix(WriteTarget.maxLinks).enumerated().map { l, port in
+                try RDMAPort(index: l, port: port, peers: rdmaPeers, sendDepth: sendDepth, receiveDepth: receiveDepth,
+                             bounceBufferSize: max(config.fragmentBytes, 1 << 20))
+            }
+            rdmaReceives = RDMAReceives()
+            deferredClears.reserveCapacity(64)
+            linkFailures.reserveCapacity(8)
         }
         ready.reserveCapacity(4096)
         dirty.reserveCapacity(64)
@@ -214,6 +248,8 @@ public final class Engine: @unchecked Sendable {
     func nextTimeout() -> Int32 {
         let now = MonotonicClock.nanoseconds()
         if !order.isEmpty { lastActive = now }
+        // RDMA completions raise no event: poll while collectives are in flight, whatever HFR_SPIN says.
+        if !rdmaPorts.isEmpty && !order.isEmpty { return 0 }
         if config.spinNanoseconds > 0 && now &- lastActive < config.spinNanoseconds { return 0 }
         return order.isEmpty && pending.isEmpty && suspected == nil ? 500 : 20
     }
@@ -226,6 +262,7 @@ public final class Engine: @unchecked Sendable {
             self.dispatch(token: token, events: events)
         }
         if let lingerNanoseconds = drainWake() { return lingerNanoseconds }
+        if !rdmaPorts.isEmpty { pollCompletions() }
         settle()
         if now >= nextTimerCheck {
             checkTimers(MonotonicClock.nanoseconds())
@@ -358,12 +395,13 @@ public final class Engine: @unchecked Sendable {
         if c.remaining == 0 { finish(c) }
         // Clear-to-send frames that arrived before this rank started the collective.
         for peer in peers where !peer.earlyClears.isEmpty {
-            var keep: [FrameHeader] = []
-            for h in peer.earlyClears {
+            var keep: [ControlFrame] = []
+            for f in peer.earlyClears {
+                let h = f.header
                 if h.sequence == c.sequence && (c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends)) {
-                    handleClear(c, from: peer.rank, h)
+                    handleClear(c, from: peer.rank, h, target: f.target)
                 } else {
-                    keep.append(h)
+                    keep.append(f)
                 }
             }
             peer.earlyClears = keep
@@ -477,6 +515,7 @@ public final class Engine: @unchecked Sendable {
     /// connection and destroy frames still in flight to the peer.
     func teardown(linger: UInt64) {
         for p in pending.values { dropPending(p, reason: nil) }
+        releaseRDMA()
         epoll.remove(config.listenFD)
         var open: [TCPChannel] = []
         for peer in peers {

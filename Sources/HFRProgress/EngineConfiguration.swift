@@ -1,6 +1,7 @@
 import HFRSystem
 import HFRTransport
 import HFRTopology
+import HFRVerbs
 
 /// Everything the progress engine of one communicator needs to know, resolved from the
 /// environment and the rendezvous by the layer above.
@@ -56,6 +57,15 @@ public struct EngineConfiguration: Sendable {
     public var maxInflightFragments: Int = 4
     /// A link that acknowledges nothing this long with fragments in flight is down (`HFR_LINK_TIMEOUT`).
     public var linkTimeoutNanoseconds: UInt64 = 2_000_000_000
+
+    /// The ACTIVE HCA ports this rank offers for RDMA, in order: link l to an RDMA peer uses port
+    /// l (`LinkPlan.verbsLinks`). Empty: every peer is reached over TCP.
+    public var verbsPorts: [VerbsPort] = []
+    /// How RDMA queue pairs connect (`HFR_IB_TIMEOUT`, `HFR_IB_RETRY_CNT`).
+    public var connectOptions = ConnectOptions()
+    /// Test hook (`HFR_IB_TEST_BAD_RKEY=1`): every RDMA write this rank posts carries a corrupted
+    /// rkey, so that the receiver's HCA refuses it with a remote access error.
+    public var corruptRemoteKeys = false
 
     public init(rank: Int, ranks: Int, jobToken: UInt64, commID: UInt64, peerAddresses: [RankAddress], listenFD: Int32) {
         self.rank = rank; self.ranks = ranks; self.jobToken = jobToken; self.commID = commID

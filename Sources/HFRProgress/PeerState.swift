@@ -8,8 +8,12 @@ final class PeerState {
 
     let rank: Int
     var phase: Phase = .idle
-    /// One link per NIC pair (`LinkPlan`), each with `socketsPerLink` sockets.
+    /// One link per NIC pair (`LinkPlan`), each with `socketsPerLink` sockets; or, for a peer
+    /// reached over RDMA, one link per HCA port pair, each a queue pair and one TCP socket for
+    /// the link's control frames.
     let links: [LinkState]
+    /// Whether data goes by RDMA writes (the links are HCA port pairs).
+    let rdma: Bool
     let socketsPerLink: Int
     /// Sockets by channel number `link * socketsPerLink + socket`; nil until attached, and again
     /// once down.
@@ -20,10 +24,11 @@ final class PeerState {
     var lost = 0
     /// Channels this rank closed that wait for the peer's final count before their frames are re-sent.
     var down: [Int: TCPChannel] = [:]
-    /// Final counts the peer reported for channels still open here (consumed when they close).
-    var downCounts: [Int: UInt64] = [:]
-    /// Frames this side took from each channel it closed, to answer repeated notices.
-    var finalCounts: [Int: UInt64] = [:]
+    /// Final counts the peer reported for channels still open here (consumed when they close):
+    /// frames taken from the socket, and writes taken from the link's queue pair.
+    var downCounts: [Int: (frames: UInt64, writes: UInt64)] = [:]
+    /// Frames (and RDMA writes) this side took from each channel it closed, to answer repeated notices.
+    var finalCounts: [Int: (frames: UInt64, writes: UInt64)] = [:]
     /// When the unanswered link-down notices were last sent, on which channel, and since when on it.
     var lastLinkDownNotice: UInt64 = 0
     var noticeCarrier = -1
@@ -33,6 +38,12 @@ final class PeerState {
     /// Data frames taken back from a channel that went down, sent again ahead of new fragments.
     var resend: [PendingFrame] = []
     var resendHead = 0
+    /// RDMA writes of a link that went down which the peer did not take, posted again ahead of
+    /// new fragments.
+    var rdmaResend: [PendingWrite] = []
+    var rdmaResendHead = 0
+    /// Completions freed room on its links during this poll: pump its sends afterwards.
+    var needsPump = false
     /// Fair polling of several collectives' sends: whose turn it is and how many fragments it has left.
     var turn: UInt32 = 0
     var turnQuota = 0
@@ -42,12 +53,12 @@ final class PeerState {
     /// A peer with several links acknowledges frames, so that a link's failure loses nothing.
     var reliable: Bool { links.count > 1 }
     /// Control frames waiting for the connection.
-    var pendingControl: [FrameHeader] = []
+    var pendingControl: [ControlFrame] = []
     /// Send steps (cookies) waiting to be cut into fragments, oldest first.
     var sendQueue: [UInt64] = []
     var sendHead = 0
-    /// Clear-to-send frames for collectives this rank has not started yet.
-    var earlyClears: [FrameHeader] = []
+    /// Clear-to-send (and clear-to-write) frames for collectives this rank has not started yet.
+    var earlyClears: [ControlFrame] = []
     var closeReason = ""
     /// Round-robin start for the channel choice, so equal queues share the load.
     var nextChannel = 0
@@ -61,17 +72,19 @@ final class PeerState {
     var eagerPool: UnsafeMutableRawPointer?
     var freeSlots: [Int] = []
 
-    init(rank: Int, links: [LinkState], socketsPerLink: Int) {
+    init(rank: Int, links: [LinkState], socketsPerLink: Int, rdma: Bool = false) {
         self.rank = rank
         self.links = links
         self.socketsPerLink = socketsPerLink
+        self.rdma = rdma
         channels = Array(repeating: nil, count: max(1, links.count) * socketsPerLink)
         writeInterest = Array(repeating: false, count: channels.count)
         sendQueue.reserveCapacity(256)
         resend.reserveCapacity(64)
+        if rdma { rdmaResend.reserveCapacity(64) }
     }
 
-    var hasQueuedSends: Bool { sendHead < sendQueue.count || resendHead < resend.count }
+    var hasQueuedSends: Bool { sendHead < sendQueue.count || resendHead < resend.count || rdmaResendHead < rdmaResend.count }
 
     /// The channel control frames go on: the one with the fewest payload bytes ahead of them, so
     /// that a clear-to-send does not wait behind megabytes of data (the receiver takes control
@@ -83,6 +96,12 @@ final class PeerState {
     }
 
     deinit { eagerPool?.deallocate() }
+}
+
+/// A control frame, with the extension of a clear-to-write.
+struct ControlFrame {
+    var header: FrameHeader
+    var target: WriteTarget?
 }
 
 /// An eager message that arrived before the receive it belongs to was posted.
@@ -99,16 +118,22 @@ struct ParkedMessage {
 final class LinkState {
     /// This rank's NIC and the peer's, as indices into their published addresses.
     let local: Int, remote: Int
-    /// Description for logs: "nic1 198.18.1.1 -> 198.18.1.2:40123".
+    /// Description for logs: "nic1 198.18.1.1 -> 198.18.1.2:40123", or the HCA port of an RDMA link.
     let name: String
+    /// An RDMA link's control socket, for logs: "198.18.1.1 -> 198.18.1.2:40123".
+    let control: String
     /// Delivered bytes per nanosecond, measured from acknowledgements while the link is busy (0: not yet).
     var rate = 0.0
     var windowStart: UInt64 = 0
     var windowBytes = 0
     var announced = false
+    /// The link's queue pair, for a peer reached over RDMA (made when its socket connects).
+    var rdma: RDMALink?
+    /// Its traffic, kept when the queue pair is destroyed.
+    var finalCounters: RDMACounters?
 
-    init(local: Int, remote: Int, name: String) {
-        self.local = local; self.remote = remote; self.name = name
+    init(local: Int, remote: Int, name: String, control: String = "") {
+        self.local = local; self.remote = remote; self.name = name; self.control = control
     }
 
     /// Counts `bytes` acknowledged at `now`; a sample is taken every 2 ms of busy time.
@@ -128,13 +153,22 @@ final class LinkState {
 
 /// A connection that has not finished its handshake yet.
 final class PendingConnection {
-    enum Phase { case connecting, awaitingReply, awaitingHello }
+    enum Phase {
+        case connecting, awaitingReply, awaitingHello
+        /// The handshake is done and the link is an RDMA link: waiting for the peer's queue pair
+        /// address (32 bytes, `QueuePairAddress`), which the dialer sends first.
+        case awaitingQueuePair
+    }
     let id: Int
     let fd: Int32
     var phase: Phase
-    let peer: Int      // for outgoing connections
-    /// Channel number (link * sockets per link + socket), for outgoing connections.
-    let socket: Int
+    /// The peer and the channel number (link * sockets per link + socket): known from the start
+    /// for outgoing connections, from the hello for incoming ones.
+    var peer: Int
+    var socket: Int
+    /// Whether this side dialed.
+    var dialed: Bool { dialer }
+    private let dialer: Bool
     var buffer = [UInt8](repeating: 0, count: Handshake.size)
     var filled = 0
     let deadline: UInt64
@@ -143,5 +177,6 @@ final class PendingConnection {
     init(id: Int, fd: Int32, phase: Phase, peer: Int, socket: Int, deadline: UInt64, remote: String) {
         self.id = id; self.fd = fd; self.phase = phase; self.peer = peer; self.socket = socket
         self.deadline = deadline; self.remote = remote
+        dialer = phase == .connecting
     }
 }

@@ -18,8 +18,16 @@ public enum FrameKind: UInt8, Sendable {
     /// Channel `index` of this peer connection is down (its NIC failed, its socket broke or it
     /// stalled): the sender closed it after taking `offset` counted frames from it. The receiver
     /// closes its end too, answers with its own count, and re-sends on the surviving channels
-    /// exactly the frames the other side has not taken.
+    /// exactly the frames the other side has not taken. On an RDMA link, `sequence` (high 32
+    /// bits) and `signature` (low 32 bits) carry the writes with immediate the sender of the
+    /// notice took from the link's queue pair, which it moved to ERROR first: the other side
+    /// re-posts on the surviving links exactly the writes after that count.
     case linkDown = 5
+    /// The RDMA form of a clear-to-send: the receiver has posted message `index` of collective
+    /// `sequence`, `offset` bytes long, and a 32-byte `WriteTarget` follows the header (`length`
+    /// is 32) naming where it lands and the rkey of every link. The sender writes it with RDMA
+    /// writes with immediate.
+    case clearToWrite = 6
 }
 
 /// Why a frame from the wire was rejected. Everything from the wire is untrusted.
@@ -29,6 +37,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case badKind(UInt8)
     case payloadTooLarge(Int, max: Int)
     case unexpectedPayload(kind: FrameKind, length: Int)
+    case badWriteTarget(String)
 
     public var description: String {
         switch self {
@@ -36,7 +45,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .badMagic(m): return "bad frame magic 0x\(String(m, radix: 16)) (expected 0x\(String(FrameHeader.magic, radix: 16)))"
         case let .badKind(k): return "unknown frame kind \(k)"
         case let .payloadTooLarge(n, max): return "frame payload of \(n) bytes exceeds the limit of \(max)"
-        case let .unexpectedPayload(kind, n): return "\(kind) frame carries \(n) payload bytes (expected none)"
+        case let .unexpectedPayload(kind, n):
+            return "\(kind) frame carries \(n) payload bytes (expected \(kind == .clearToWrite ? "\(WriteTarget.size)" : "none"))"
+        case let .badWriteTarget(s): return s
         }
     }
 }
@@ -50,7 +61,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
 ///     8  sequence u32  collective number on this communicator
 ///    12  index    i32  message number within the collective, per peer and direction
 ///    16  offset   u64  data: byte offset in the message; clearToSend: message length
-///    24  length   u32  payload bytes that follow
+///    24  length   u32  payload bytes that follow (clearToWrite: its 32-byte WriteTarget)
 ///    28  signature u32  hash of the collective's arguments (kind, count, type, op, root,
 ///                       algorithm, chunk): a clear-to-send or data frame whose signature is
 ///                       not the receiver's means the ranks called different collectives
@@ -107,6 +118,8 @@ public struct FrameHeader: Equatable, Sendable {
         let length = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
         if kind == .data {
             guard Int(length) <= maxPayload else { throw .payloadTooLarge(Int(length), max: maxPayload) }
+        } else if kind == .clearToWrite {
+            guard Int(length) == WriteTarget.size else { throw .unexpectedPayload(kind: kind, length: Int(length)) }
         } else if length != 0 {
             throw .unexpectedPayload(kind: kind, length: Int(length))
         }

@@ -11,13 +11,13 @@
 ///    32  ranks      u32
 ///    36  socket     u16 socket number within the link
 ///    38  link       u16 link (NIC pair) number
-///    40  value      u64 kind-specific (rendezvous hello: IPv4 << 16 | port of the data
-///                       listener, IPv4 0 meaning "the address rank 0 sees"; reject: reason code)
+///    40  value      u64 kind-specific (rendezvous hello: HCA ports << 32 | NIC count << 16 |
+///                       port of the data listener, the NIC addresses following; reject: reason code)
 public struct Handshake: Equatable, Sendable {
     public static let size = 48
     public static let magic: UInt32 = 0x4852_4648  // "HFRH"
     /// Bumped whenever the wire format changes; peers of another version are refused.
-    public static let protocolVersion: UInt16 = 3
+    public static let protocolVersion: UInt16 = 4
 
     public enum Kind: UInt16, Sendable { case hello = 1, accept = 2, reject = 3 }
 

@@ -19,20 +19,24 @@ public struct NICAddress: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "\(SocketAddress(ip: ip, port: 0).host)/\(prefixLength)" }
 }
 
-/// Where a rank takes data connections: one listening port on every NIC it publishes.
+/// Where a rank takes data connections: one listening port on every NIC it publishes, and how
+/// many ACTIVE HCA ports it offers for RDMA (0: TCP only).
 public struct RankAddress: Equatable, Sendable, CustomStringConvertible {
     public var port: UInt16
     public var nics: [NICAddress]
+    public var hcaPorts: Int
 
-    public init(port: UInt16, nics: [NICAddress]) {
-        self.port = port; self.nics = nics
+    public init(port: UInt16, nics: [NICAddress], hcaPorts: Int = 0) {
+        self.port = port; self.nics = nics; self.hcaPorts = hcaPorts
     }
 
     /// The most NICs a rank may publish.
     public static let maxNICs = 16
+    /// The most HCA ports a rank may publish.
+    public static let maxHCAPorts = 16
 
     public var description: String {
-        nics.map { "\(SocketAddress(ip: $0.ip, port: port))" }.joined(separator: ",")
+        nics.map { "\(SocketAddress(ip: $0.ip, port: port))" }.joined(separator: ",") + (hcaPorts > 0 ? " + \(hcaPorts) HCA port(s)" : "")
     }
 }
 
@@ -62,5 +66,12 @@ public enum LinkPlan {
             return pairs(lower: mine, higher: theirs).map { (local: $0.0, remote: $0.1) }
         }
         return pairs(lower: theirs, higher: mine).map { (local: $0.1, remote: $0.0) }
+    }
+
+    /// RDMA links between two ranks: link l joins HCA port l of each, so there are as many as
+    /// the rank with fewer ports has (at most `WriteTarget.maxLinks`); 0 when either offers none
+    /// and the ranks talk TCP. Both ranks compute the same number from the published counts.
+    public static func verbsLinks(_ a: RankAddress, _ b: RankAddress) -> Int {
+        min(a.hcaPorts, b.hcaPorts, WriteTarget.maxLinks)
     }
 }

@@ -10,11 +10,20 @@ public protocol ChannelDelegate: AnyObject {
     func channel(_ channel: TCPChannel, dataHeader header: FrameHeader) throws -> (UnsafeMutableRawPointer, UInt64)
     /// The payload announced by the last data header has fully arrived.
     func channel(_ channel: TCPChannel, receivedPayloadOf cookie: UInt64, header: FrameHeader)
-    /// A control frame (clear-to-send, abort) arrived.
+    /// A control frame (clear-to-send, abort, link down) arrived.
     func channel(_ channel: TCPChannel, control header: FrameHeader) throws
+    /// A clear-to-write arrived: the receiver advertises where an RDMA message lands.
+    func channel(_ channel: TCPChannel, clearToWrite header: FrameHeader, target: WriteTarget) throws
     /// A data frame queued with `cookie` is done with: handed to the kernel in full, or, on a
     /// reliable channel, acknowledged by the receiver.
     func channel(_ channel: TCPChannel, sent cookie: UInt64, bytes: Int)
+}
+
+extension ChannelDelegate {
+    /// A delegate without RDMA links refuses clear-to-write frames.
+    public func channel(_ channel: TCPChannel, clearToWrite header: FrameHeader, target: WriteTarget) throws {
+        throw ChannelError.protocolViolation("clear-to-write from rank \(channel.peer) on a connection without RDMA")
+    }
 }
 
 /// A frame taken back from a channel that went down, to be sent again on another one.
@@ -22,6 +31,8 @@ public struct PendingFrame {
     public var header: FrameHeader
     public var payload: UnsafeRawPointer?
     public var cookie: UInt64
+    /// The extension of a clear-to-write.
+    public var target: WriteTarget?
 }
 
 /// Why a channel stopped.
@@ -68,6 +79,7 @@ public final class TCPChannel {
         var payload: UnsafeRawPointer?
         var cookie: UInt64
         var header: FrameHeader
+        var target: WriteTarget? = nil
     }
     private let capacity: Int
     private var ring: UnsafeMutablePointer<Outgoing>
@@ -78,6 +90,11 @@ public final class TCPChannel {
     private var control: UnsafeMutableRawPointer
     private var controlCapacity = 64 * FrameHeader.size
     private var controlEnd = 0, controlSent = 0
+    /// Where the first control frame not completely written starts (frames are 32 bytes, or 64
+    /// with a clear-to-write's extension).
+    private var controlFrameStart = 0
+    /// Where the last control frame queued starts (an ack there, not yet written, is updated in place).
+    private var lastControlStart = 0
     private static let maxIovecs = 64
     private let iov = UnsafeMutablePointer<iovec>.allocate(capacity: TCPChannel.maxIovecs)
     /// Payload bytes queued and not yet handed to the kernel.
@@ -165,25 +182,46 @@ public final class TCPChannel {
     /// or frames not yet written.
     public var hasUnfinishedFrames: Bool { count > 0 || logCount > 0 || controlSent < controlEnd }
 
-    /// Queues a control frame (no payload); it goes out at the next frame boundary, before any
-    /// data frame not yet started.
-    public func enqueue(control header: FrameHeader) {
+    /// Queues a control frame (no payload; a clear-to-write carries its `target` extension); it
+    /// goes out at the next frame boundary, before any data frame not yet started.
+    public func enqueue(control header: FrameHeader, target: WriteTarget? = nil) {
         if reliable && !hasUnfinishedFrames { lastProgress = MonotonicClock.nanoseconds() }
-        if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
-        if controlEnd + FrameHeader.size > controlCapacity {
+        if controlSent == controlEnd { controlSent = 0; controlEnd = 0; controlFrameStart = 0 }
+        var h = header
+        h.length = target == nil ? 0 : UInt32(WriteTarget.size)
+        let bytes = FrameHeader.size + Int(h.length)
+        if controlEnd + bytes > controlCapacity {
             // Rare (a burst of clear-to-sends): grow; control frames are not on the fragment path.
-            // Whole headers move, so that offsets stay multiples of the header size.
-            let from = controlSent / FrameHeader.size * FrameHeader.size
-            let bigger = UnsafeMutableRawPointer.allocate(byteCount: controlCapacity * 2, alignment: 8)
+            // Whole frames move, from the first one not completely written.
+            let from = controlFrameStart
+            var capacity = controlCapacity * 2
+            while controlEnd - from + bytes > capacity { capacity *= 2 }
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
             bigger.copyMemory(from: control + from, byteCount: controlEnd - from)
             control.deallocate()
             control = bigger
             controlEnd -= from
             controlSent -= from
-            controlCapacity *= 2
+            controlFrameStart = 0
+            controlCapacity = capacity
         }
-        header.encode(to: control + controlEnd)
-        controlEnd += FrameHeader.size
+        h.encode(to: control + controlEnd)
+        if let target { target.encode(to: control + controlEnd + FrameHeader.size) }
+        lastControlStart = controlEnd
+        controlEnd += bytes
+    }
+
+    /// Bytes of the control frame encoded at `offset` of the control buffer (header and extension).
+    @inline(__always) private func controlFrameSize(at offset: Int) -> Int {
+        FrameHeader.size + Int(UInt32(littleEndian: (control + offset).loadUnaligned(fromByteOffset: 24, as: UInt32.self)))
+    }
+
+    /// The control frame encoded at `offset` of the control buffer, with its extension.
+    private func controlFrame(at offset: Int) -> (FrameHeader, WriteTarget?)? {
+        guard let h = try? FrameHeader.decode(UnsafeRawBufferPointer(start: control + offset, count: FrameHeader.size), maxPayload: 0) else { return nil }
+        guard h.kind == .clearToWrite else { return (h, nil) }
+        guard let t = try? WriteTarget.decode(UnsafeRawBufferPointer(start: control + offset + FrameHeader.size, count: WriteTarget.size)) else { return nil }
+        return (h, t)
     }
 
     /// Writes queued frames, several per `sendmsg`, until the queue is empty or the kernel
@@ -247,17 +285,16 @@ public final class TCPChannel {
         let pending = controlEnd - controlSent
         if pending > 0 {
             let c = min(left, pending)
-            if reliable {
-                // Keep each control frame this write completed, in wire order.
-                var h = controlSent / FrameHeader.size
-                while (h + 1) * FrameHeader.size <= controlSent + c {
-                    logControl(at: h * FrameHeader.size)
-                    h += 1
-                }
-            }
             controlSent += c
+            // The control frames this write completed, in wire order (kept on a reliable channel).
+            while controlFrameStart < controlSent {
+                let size = controlFrameSize(at: controlFrameStart)
+                if controlFrameStart + size > controlSent { break }
+                if reliable { logControl(at: controlFrameStart) }
+                controlFrameStart += size
+            }
             left -= c
-            if controlSent == controlEnd { controlSent = 0; controlEnd = 0 }
+            if controlSent == controlEnd { controlSent = 0; controlEnd = 0; controlFrameStart = 0 }
             if left == 0 { return }
         }
         while left > 0 && count > 0 {
@@ -301,9 +338,8 @@ public final class TCPChannel {
     /// Logs the control frame encoded at `offset` of the control buffer, unless it is an ack or
     /// a link-down notice (those are not counted: they repeat state, not news).
     private func logControl(at offset: Int) {
-        guard let h = try? FrameHeader.decode(UnsafeRawBufferPointer(start: control + offset, count: FrameHeader.size), maxPayload: 0),
-              FrameHeader.isCounted(h.kind) else { return }
-        appendLog(Outgoing(length: 0, payload: nil, cookie: 0, header: h))
+        guard let (h, target) = controlFrame(at: offset), FrameHeader.isCounted(h.kind) else { return }
+        appendLog(Outgoing(length: 0, payload: nil, cookie: 0, header: h, target: target))
     }
 
     /// The receiver has taken the first `count` counted frames: forget them, and report the data
@@ -336,15 +372,16 @@ public final class TCPChannel {
             let f = log[logHead]
             logHead = (logHead + 1) % logCapacity
             logCount -= 1
-            out.append(PendingFrame(header: f.header, payload: f.payload, cookie: f.cookie))
+            out.append(PendingFrame(header: f.header, payload: f.payload, cookie: f.cookie, target: f.target))
         }
-        var c = controlSent / FrameHeader.size * FrameHeader.size
+        var c = controlFrameStart
         while c + FrameHeader.size <= controlEnd {
-            if let h = try? FrameHeader.decode(UnsafeRawBufferPointer(start: control + c, count: FrameHeader.size), maxPayload: 0),
-               FrameHeader.isCounted(h.kind) {
-                out.append(PendingFrame(header: h, payload: nil, cookie: 0))
+            let size = controlFrameSize(at: c)
+            if c + size > controlEnd { break }
+            if let (h, target) = controlFrame(at: c), FrameHeader.isCounted(h.kind) {
+                out.append(PendingFrame(header: h, payload: nil, cookie: 0, target: target))
             }
-            c += FrameHeader.size
+            c += size
         }
         while count > 0 {
             let f = ring[head]
@@ -353,7 +390,7 @@ public final class TCPChannel {
             out.append(PendingFrame(header: f.header, payload: f.payload, cookie: f.cookie))
         }
         headSent = 0
-        controlSent = 0; controlEnd = 0
+        controlSent = 0; controlEnd = 0; controlFrameStart = 0
         queuedBytes = 0
         framesInFlight = 0; bytesInFlight = 0
         return out
@@ -374,8 +411,8 @@ public final class TCPChannel {
         if reliable && received != receivedAcked && isOpen {
             receivedAcked = received
             // An ack still waiting to be written is brought up to date instead of queueing another.
-            let last = controlEnd - FrameHeader.size
-            if last >= controlSent && last % FrameHeader.size == 0 && controlSent % FrameHeader.size == 0
+            let last = lastControlStart
+            if last >= controlSent && last + FrameHeader.size == controlEnd
                 && (control + last).load(fromByteOffset: 4, as: UInt8.self) == FrameKind.ack.rawValue {
                 (control + last).storeBytes(of: received.littleEndian, toByteOffset: 16, as: UInt64.self)
             } else {
@@ -415,7 +452,13 @@ public final class TCPChannel {
                 payloadArrived(n)
                 continue
             }
-            if stageEnd - stageStart < FrameHeader.size {
+            // A whole header is needed, and a clear-to-write's extension with it.
+            var staged = stageEnd - stageStart
+            if staged >= FrameHeader.size
+                && (stage + stageStart).load(fromByteOffset: 4, as: UInt8.self) == FrameKind.clearToWrite.rawValue {
+                staged -= WriteTarget.size
+            }
+            if staged < FrameHeader.size {
                 if stageStart > 0 {
                     let left = stageEnd - stageStart
                     if left > 0 { stage.copyMemory(from: stage + stageStart, byteCount: left) }
@@ -454,6 +497,14 @@ public final class TCPChannel {
             } else if header.kind == .ack {
                 guard reliable else { throw .protocolViolation("rank \(peer) acknowledges frames on a connection that does not count them") }
                 try acknowledge(header.offset)
+            } else if header.kind == .clearToWrite {
+                let target: WriteTarget
+                do { target = try WriteTarget.decode(UnsafeRawBufferPointer(start: stage + stageStart, count: WriteTarget.size)) }
+                catch { throw .protocolViolation("\(error)") }
+                stageStart += WriteTarget.size
+                received += 1
+                do { try delegate.channel(self, clearToWrite: header, target: target) }
+                catch let e as ChannelError { throw e } catch { throw .protocolViolation("\(error)") }
             } else {
                 if FrameHeader.isCounted(header.kind) { received += 1 }
                 do { try delegate.channel(self, control: header) }
@@ -479,7 +530,7 @@ public final class TCPChannel {
         var cookies: [UInt64] = []
         while count > 0 { cookies.append(ring[head].cookie); head = (head + 1) % capacity; count -= 1 }
         headSent = 0
-        controlSent = 0; controlEnd = 0
+        controlSent = 0; controlEnd = 0; controlFrameStart = 0
         queuedBytes = 0
         logHead = 0; logCount = 0
         framesInFlight = 0; bytesInFlight = 0

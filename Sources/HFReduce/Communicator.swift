@@ -6,6 +6,7 @@ import HFRCollectives
 import HFRProgress
 import HFRBootstrap
 import HFRTopology
+import HFRVerbs
 
 /// A group of `size` processes that run collectives together; this process is `rank`.
 ///
@@ -73,15 +74,30 @@ public final class Communicator: @unchecked Sendable {
         } else {
             Log.info(rank: rank, "rendezvous on loopback (\(root)): one host, data over loopback (set HFR_SOCKET_IFNAME to use NICs)")
         }
+        // HCA ports for RDMA (HFR_TRANSPORT), published with the NICs.
+        let hcaPorts = try TransportSelection.ports(cfg.transport, rank: rank)
+        var connectOptions = ConnectOptions()
+        if !hcaPorts.isEmpty {
+            do { connectOptions = try ConnectOptions.fromEnvironment() } catch { throw HFRError(.invalidArgument, "rank \(rank): \(error)") }
+        }
+        let corruptRemoteKeys = Environment.string("HFR_IB_TEST_BAD_RKEY") == "1" && !hcaPorts.isEmpty
+        if corruptRemoteKeys { Log.warn(rank: rank, "HFR_IB_TEST_BAD_RKEY=1: this rank corrupts the rkey of every RDMA write it posts (a test hook)") }
         do {
             let listenIP: UInt32 = chosen.count == 1 ? chosen[0].ip : 0
             let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: listenIP, port: 0))
             listenFD = fd
-            let published = RankAddress(port: bound.port, nics: chosen.map { NICAddress(ip: $0.ip, prefixLength: $0.prefixLength) })
+            let published = RankAddress(port: bound.port, nics: chosen.map { NICAddress(ip: $0.ip, prefixLength: $0.prefixLength) },
+                                        hcaPorts: hcaPorts.count)
             let rv = try Rendezvous.run(rank: rank, size: size, root: root, jobToken: jobToken,
                                         listen: published, deadline: deadline)
+            if cfg.transport == .ib, let other = rv.addresses.indices.first(where: { rv.addresses[$0].hcaPorts == 0 }) {
+                throw HFRError(.systemError, "rank \(rank): HFR_TRANSPORT=ib, but rank \(other) has no ACTIVE HCA port (it would talk TCP)")
+            }
             var ec = EngineConfiguration(rank: rank, ranks: size, jobToken: jobToken, commID: rv.commID,
                                          peerAddresses: rv.addresses, listenFD: fd)
+            ec.verbsPorts = hcaPorts
+            ec.connectOptions = connectOptions
+            ec.corruptRemoteKeys = corruptRemoteKeys
             ec.nicNames = chosen.map(\.name)
             ec.placement = Communicator.placement(rank: rank, nics: chosen.isEmpty ? ["lo"] : chosen.map(\.name), workers: cfg.reduceThreads)
             ec.socketsPerPeer = cfg.socketsPerPeer
@@ -101,12 +117,15 @@ public final class Communicator: @unchecked Sendable {
             ec.eagerMaxBytes = min(cfg.eagerMaxBytes, cfg.fragmentBytes)
             ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
-            Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport tcp, listening on \(rv.addresses[rank]), "
-                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "
+            Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport \(hcaPorts.isEmpty ? "tcp" : "ib"), listening on \(rv.addresses[rank]), "
+                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS)\(hcaPorts.isEmpty ? "" : " over TCP, one control socket per RDMA link"), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, halving up to 4 MiB, then tree)") (HFR_ALGO), "
                      + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }
             throw HFRError(.systemError, e.description)
+        } catch let e as HFRError {
+            if listenFD >= 0 { close(listenFD) }
+            throw e
         } catch {
             if listenFD >= 0 { close(listenFD) }
             throw HFRError(.systemError, "rank \(rank): cannot create the communicator: \(error)")

@@ -4,6 +4,8 @@ import HFRCollectives
 
 /// Tuning and behaviour, read from `HFR_*` environment variables (README lists them with defaults).
 public struct Configuration: Sendable {
+    /// `HFR_TRANSPORT`: tcp, ib (RDMA over ibverbs) or auto (ib when an ACTIVE HCA port exists).
+    public var transport = TransportChoice.auto
     /// `HFR_NSOCKS`: TCP sockets per peer.
     public var socketsPerPeer = 2
     /// `HFR_NSOCKS` when set: also the sockets per link of a peer over several links (else 1).
@@ -65,6 +67,12 @@ public struct Configuration: Sendable {
     public static func fromEnvironment() throws(HFRError) -> Configuration {
         var c = Configuration()
         do {
+            if let s = Environment.string("HFR_TRANSPORT") {
+                guard let t = TransportChoice(rawValue: s.lowercased()) else {
+                    throw ConfigurationError("HFR_TRANSPORT=\(s) is not one of tcp, ib, auto")
+                }
+                c.transport = t
+            }
             if let v = try Environment.int("HFR_NSOCKS") {
                 guard (1...64).contains(v) else { throw ConfigurationError("HFR_NSOCKS=\(v) is outside 1...64") }
                 c.socketsPerPeer = v

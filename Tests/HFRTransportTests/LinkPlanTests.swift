@@ -34,4 +34,15 @@ final class LinkPlanTests: XCTestCase {
         XCTAssertFalse(nic(10, 1, 2, 3, 16).sharesSubnet(with: nic(10, 2, 2, 3, 16)))
         XCTAssertTrue(nic(1, 2, 3, 4, 0).sharesSubnet(with: nic(200, 1, 1, 1, 0)))
     }
+
+    /// RDMA links: link l joins HCA port l of both ranks, as many as the rank with fewer ports
+    /// has (at most 4, the rkeys a clear-to-write carries); none when either has no port.
+    func testVerbsLinksPairPortsByIndex() {
+        func rank(_ ports: Int) -> RankAddress { RankAddress(port: 1, nics: [nic(127, 0, 0, 1)], hcaPorts: ports) }
+        XCTAssertEqual(LinkPlan.verbsLinks(rank(2), rank(2)), 2)
+        XCTAssertEqual(LinkPlan.verbsLinks(rank(3), rank(1)), 1)
+        XCTAssertEqual(LinkPlan.verbsLinks(rank(1), rank(3)), 1)
+        XCTAssertEqual(LinkPlan.verbsLinks(rank(0), rank(2)), 0)
+        XCTAssertEqual(LinkPlan.verbsLinks(rank(8), rank(16)), WriteTarget.maxLinks)
+    }
 }
