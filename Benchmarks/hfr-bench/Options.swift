@@ -94,7 +94,7 @@ options:
                          choice, HFR_ALGO)
       --csv FILE         rank 0 also writes the rows to FILE as CSV, with a header line
       --nic-stats        after the run, every rank prints the bytes and frames each NIC and
-                         each socket carried
+                         each socket carried, and what each HCA port wrote over RDMA
   -h, --help             show this help
 
 peers format (--peers-format, allreduce and alltoall): the ../shared/peers contract instead,

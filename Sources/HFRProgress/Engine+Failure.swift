@@ -7,6 +7,13 @@ extension Engine {
     /// failed; otherwise it has simply finished and left, and is only an error if needed later.
     func channelFailed(_ ch: TCPChannel, _ error: Error) {
         let rank = ch.peer
+        if peers[rank].rdma && !rdmaPorts.isEmpty {
+            // A peer that finished closes its sockets once it has every write this rank sent it;
+            // their completions may still wait in the queues: take them first, so that they do
+            // not count as work pending with it.
+            pollCompletions()
+            guard peers[rank].channels[ch.index] === ch else { return }
+        }
         let reason: String
         if let e = error as? ChannelError {
             if case .protocolViolation = e {

@@ -45,7 +45,8 @@ extension Engine {
         guard let (receive, p, l, ordinal, r) = link(wc.workRequestID, on: port), !receive else { return }
         guard wc.isSuccess else {
             if r.state == .up {
-                noteLinkFailure(p, l, "RDMA write to rank \(p) over link \(l) (\(port.name)) failed: \(port.sendCQ.failure(wc))")
+                let hint = wc.status == .remoteAccessError ? " (rank \(p)'s HCA refused the rkey or the address range of the write)" : ""
+                noteLinkFailure(p, l, "RDMA write to rank \(p) over link \(l) (\(port.name)) failed: \(port.sendCQ.failure(wc))\(hint)")
             }
             return
         }
@@ -128,7 +129,7 @@ extension Engine {
         swap(&failures, &linkFailures)
         for (p, l, reason) in failures {
             let peer = peers[p]
-            Log.warn(rank: config.rank, reason)
+            if !peer.reliable { Log.warn(rank: config.rank, reason) }  // channelDown says it otherwise
             if let ch = peer.channels[l * peer.socketsPerLink] {
                 if peer.reliable { channelDown(ch, reason) } else { peerFailed(p, reason) }
             } else if let r = peer.links[l].rdma {

@@ -128,8 +128,11 @@ extension Engine {
     @inline(__always) func pickLink(_ peer: PeerState, bytes: Int, target: WriteTarget) -> Int? {
         var fastest = 0.0
         for link in peer.links where link.rate > fastest { fastest = link.rate }
+        // Ties go round robin, so that small messages take turns on idle links.
         var best = -1, bestScore = Double.infinity
-        for l in 0..<peer.links.count {
+        let n = peer.links.count
+        for k in 0..<n {
+            let l = (peer.nextChannel + k) % n
             guard let r = peer.links[l].rdma, r.state == .up, target.rkey(l) != 0,
                   r.count < config.maxInflightFragments, r.hasRoom else { continue }
             // Links not measured yet count as fast as the fastest one, so they get tried.
@@ -138,6 +141,7 @@ extension Engine {
             if score < bestScore { bestScore = score; best = l }
         }
         guard best >= 0 else { return nil }
+        peer.nextChannel = (best + 1) % n
         if peer.links[best].rdma!.count == 0 {
             peer.links[best].windowStart = MonotonicClock.nanoseconds()
             peer.links[best].windowBytes = 0

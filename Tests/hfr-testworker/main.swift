@@ -23,9 +23,32 @@ if mode == "intruder", let r = getenv("RANK"), String(cString: r) == "1" {
     intrude()
 }
 
+// `--fail-hca SPEC --fail-rank R`: rank R fails a soft HCA (HFR_IB_SOFT_FAIL=SPEC, e.g.
+// soft_1:after=300: after 300 more send work requests on it), set before the communicator opens it.
+if let i = args.firstIndex(of: "--fail-hca"), i + 1 < args.count, let r = getenv("RANK"), Int(String(cString: r)) == arg("--fail-rank", 1) {
+    setenv("HFR_IB_SOFT_FAIL", args[i + 1], 1)
+    print("rank \(arg("--fail-rank", 1)): HFR_IB_SOFT_FAIL=\(args[i + 1])")
+}
+
+// `--bad-rkey-rank R`: rank R corrupts the rkey of every RDMA write it posts (HFR_IB_TEST_BAD_RKEY).
+if args.contains("--bad-rkey-rank"), let r = getenv("RANK"), Int(String(cString: r)) == arg("--bad-rkey-rank", 1) {
+    setenv("HFR_IB_TEST_BAD_RKEY", "1", 1)
+}
+
 let comm: Communicator
 do { comm = try Communicator.fromEnvironment() } catch { fail("init: \(error)") }
 let rank = comm.rank, n = comm.size
+
+/// `--link-stats`: after the mode, every rank prints what each RDMA link (or socket) carried.
+func printLinkStatistics() {
+    for s in comm.linkStatistics().sorted(by: { ($0.peer, $0.link, $0.socket) < ($1.peer, $1.link, $1.socket) }) {
+        if let r = s.rdma {
+            print("rank \(rank): link \(s.link) to rank \(s.peer) via \(r.device) \(r.isUp ? "up" : "down"): wrote \(r.bytesWritten) B in \(r.writes) writes, received \(r.bytesReceived) B in \(r.writesReceived) writes")
+        } else {
+            print("rank \(rank): link \(s.link) socket \(s.socket) to rank \(s.peer) \(s.isUp ? "up" : "down"): sent \(s.bytesSent) B, received \(s.bytesReceived) B")
+        }
+    }
+}
 
 /// One allreduce checked element by element against `Expected`; returns the number of wrong elements.
 func checkOne(_ c: Communicator, count: Int, type: DataType, op: ReduceOp, algorithm: AllreduceAlgorithm?, inPlace: Bool) throws -> Int {
@@ -270,4 +293,5 @@ do {
 } catch {
     fail("\(error)")
 }
+if args.contains("--link-stats") { printLinkStatistics() }
 comm.destroy()

@@ -1,0 +1,165 @@
+import Foundation
+import XCTest
+
+/// Multi-process jobs over RDMA: `HFR_TRANSPORT=ib` on the software verbs device
+/// (`HFR_IB_SOFT=2`: two soft HCAs per rank, so two RDMA links per peer), checked element by
+/// element by Tests/hfr-testworker as over TCP; an HCA failed mid-loop; a corrupted rkey; and the
+/// transport choice on this machine, which has libibverbs at most but no RDMA device.
+final class VerbsJobTests: XCTestCase {
+    static let soft = ["HFR_TRANSPORT": "ib", "HFR_IB_SOFT": "2", "HFR_TIMEOUT": "60"]
+
+    /// Runs the worker over the soft device and expects every rank's "<mode> OK".
+    func run(_ ranks: Int, _ args: [String], env: [String: String] = [:], limit: Int = 240,
+             file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let r = try JobRunner.run(ranks: ranks, limit: limit, program: "hfr-testworker", args,
+                                  environment: VerbsJobTests.soft.merging(env) { $1 })
+        XCTAssertEqual(r.status, 0, "hfrun -n \(ranks) hfr-testworker \(args.joined(separator: " ")):\n\(r.output)", file: file, line: line)
+        XCTAssertEqual(r.output.components(separatedBy: "\(args[0]) OK").count - 1, ranks, "every rank reports OK:\n\(r.output)", file: file, line: line)
+        return r.output
+    }
+
+    /// Per rank and HCA port, the bytes its RDMA links wrote, from `--link-stats` lines
+    /// ("[0] rank 0: link 1 to rank 2 via soft_1:1 up: wrote 123 B in 4 writes, received ...").
+    func written(_ output: String) -> [Int: [String: Int]] {
+        var out: [Int: [String: Int]] = [:]
+        for line in output.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            guard let via = words.firstIndex(of: "via"), via + 1 < words.count, let w = words.firstIndex(of: "wrote"), w + 1 < words.count,
+                  words.count > 2, let rank = Int(words[2].dropLast()), let bytes = Int(words[w + 1]) else { continue }
+            out[rank, default: [:]][String(words[via + 1]), default: 0] += bytes
+        }
+        return out
+    }
+
+    /// Every type and op, every algorithm, and the rest of the family (all-to-all included) at 2,
+    /// 3 and 4 ranks over two soft HCAs per rank; INFO names both RDMA links, and every rank's
+    /// writes went out on both HCAs.
+    func testCollectivesOverTwoSoftHCAs() throws {
+        for n in [2, 3, 4] {
+            for mode in [["matrix", "quick"], ["family", "quick"]] {
+                let out = try run(n, mode + ["--link-stats"], env: ["HFR_DEBUG": "INFO"])
+                XCTAssertTrue(out.contains("transport ib (HFR_TRANSPORT=ib): 2 ACTIVE HCA port(s) of the software verbs device"), out)
+                XCTAssertTrue(out.contains("link 1 to rank 1: RDMA soft_1:1 QP"), "INFO names the second RDMA link\n\(out)")
+                let w = written(out)
+                XCTAssertEqual(w.count, n, "every rank printed its links\n\(out)")
+                for (rank, perHCA) in w {
+                    XCTAssertGreaterThan(perHCA["soft_0:1"] ?? 0, 0, "\(mode) at \(n) ranks: rank \(rank) wrote on soft_0:1\n\(out)")
+                    XCTAssertGreaterThan(perHCA["soft_1:1"] ?? 0, 0, "\(mode) at \(n) ranks: rank \(rank) wrote on soft_1:1\n\(out)")
+                }
+            }
+        }
+    }
+
+    /// Large messages are striped: both links to every peer a rank exchanges with carry a real
+    /// share of the bytes (at 3 ranks, halving-doubling pairs ranks 0-1 and 1-2).
+    func testLargeMessagesSplitBetweenTheHCAs() throws {
+        let out = try run(3, ["loop", "20", "--count", "1048576", "--link-stats"])
+        var checked = 0
+        for line in out.split(separator: "\n") where line.contains(" via soft_") {
+            let words = line.split(separator: " ")
+            guard let w = words.firstIndex(of: "wrote"), let bytes = Int(words[w + 1]) else { continue }
+            XCTAssertGreaterThan(bytes, 8 << 20, "a link carried little: \(line)\n\(out)")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 2 * 2 * 2, "2 rank pairs x 2 directions x 2 links\n\(out)")
+    }
+
+    /// One HCA of one rank fails in the middle of a 200-iteration allreduce loop (the soft device
+    /// fails soft_1 after some hundred work requests): its links go down on both sides, the writes
+    /// the peers did not take go to the other HCA, and every result is right.
+    func testHCAFailedMidLoop() throws {
+        for (n, after) in [(2, 300), (3, 500)] {
+            let out = try run(n, ["loop", "200", "--count", "262144", "--fail-hca", "soft_1:after=\(after)", "--fail-rank", "1", "--link-stats"],
+                              env: ["HFR_DEBUG": "WARN"])
+            XCTAssertTrue(out.contains("[1] rank 1: HFR_IB_SOFT_FAIL=soft_1:after=\(after)"), out)
+            XCTAssertTrue(out.contains("Work Request Flushed Error"), "ibv_wc_status_str in the log\n\(out)")
+            for peer in 0..<n where peer != 1 {
+                XCTAssertTrue(out.contains("[1] rank 1: link 1 to rank \(peer) via soft_1:1 down:"), "rank 1's link 1 to rank \(peer) is down\n\(out)")
+                XCTAssertTrue(out.contains("link 1 to rank 1 (soft_1:1) is down"), "rank \(peer) takes its link to rank 1 down\n\(out)")
+            }
+        }
+    }
+
+    /// A rank whose writes carry a corrupted rkey: the receiver's HCA refuses them (remote access
+    /// error), and the job ends with an error naming the peer on that rank, well within the timeout.
+    func testWrongRkeyIsAnErrorNamingThePeer() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["loop", "3", "--count", "262144", "--bad-rkey-rank", "1"],
+                                  environment: VerbsJobTests.soft.merging(["HFR_TIMEOUT": "20"]) { $1 })
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("HFR_IB_TEST_BAD_RKEY=1"), r.output)
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("[1] FAIL: ") }
+        XCTAssertNotNil(line, r.output)
+        XCTAssertTrue(line?.contains("rank 0") ?? false, "the error names the peer: \(line ?? "")")
+        XCTAssertTrue(line?.contains("remote access error") ?? false, "with ibv_wc_status_str: \(line ?? "")")
+        XCTAssertTrue(r.output.contains("[0] FAIL: "), "rank 0 fails too\n\(r.output)")
+        XCTAssertLessThan(r.seconds, 20, r.output)
+    }
+
+    /// HFR_TRANSPORT=ib without the soft device: this machine has no RDMA device, and creating
+    /// the communicator fails on every rank with a sentence naming the cause.
+    func testIBWithoutADeviceFailsNamingTheCause() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["matrix", "quick"],
+                                  environment: ["HFR_TRANSPORT": "ib", "HFR_TIMEOUT": "10"])
+        if r.status == 0 { throw XCTSkip("this machine has an ACTIVE RDMA port: \(r.output)") }
+        for rank in 0..<2 {
+            let line = r.output.split(separator: "\n").first { $0.hasPrefix("[\(rank)] FAIL: init: rank \(rank): HFR_TRANSPORT=ib, but RDMA cannot be used here: ") }
+            XCTAssertNotNil(line, r.output)
+            let cause = ["libibverbs.so.1 not found", "no RDMA device", "no ACTIVE port"]
+            XCTAssertTrue(cause.contains { line?.contains($0) ?? false }, "the cause is named: \(line ?? "")")
+        }
+    }
+
+    /// HFR_TRANSPORT=auto (the default) without the soft device runs over TCP and says why at
+    /// INFO; with the soft device it picks RDMA.
+    func testAutoChoosesByWhatThereIs() throws {
+        let tcp = try JobRunner.run(ranks: 2, limit: 120, program: "hfr-testworker", ["matrix", "quick"], environment: ["HFR_DEBUG": "INFO"])
+        XCTAssertEqual(tcp.status, 0, tcp.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(tcp.output.contains("[\(rank)] rank \(rank): matrix OK"), tcp.output)
+            if !tcp.output.contains("transport ib (HFR_TRANSPORT=auto)") {
+                XCTAssertTrue(tcp.output.contains(":\(rank) HFR INFO transport tcp: HFR_TRANSPORT=auto found no usable RDMA port ("), tcp.output)
+                XCTAssertTrue(tcp.output.contains(":\(rank) HFR INFO HFReduce 0.1.0: rank \(rank) of 2, transport tcp,"), tcp.output)
+            }
+        }
+        let ib = try run(2, ["matrix", "quick"], env: ["HFR_TRANSPORT": "auto", "HFR_DEBUG": "INFO"])
+        XCTAssertTrue(ib.contains("transport ib (HFR_TRANSPORT=auto): 2 ACTIVE HCA port(s)"), ib)
+        XCTAssertTrue(ib.contains("connected to rank 1 over 2 RDMA link(s)"), ib)
+    }
+
+    /// hfr-bench over RDMA checks its results; --nic-stats reports each HCA port's writes.
+    func testBenchmarkOverRDMAReportsHCATraffic() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 120, program: "hfr-bench", ["alltoall", "-b", "8", "-e", "4M", "-f", "8", "-c", "1", "--nic-stats"],
+                                  environment: VerbsJobTests.soft)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("# Out of bounds values : 0 OK"), r.output)
+        for rank in 0..<2 {
+            for hca in ["soft_0:1", "soft_1:1"] {
+                XCTAssertTrue(r.output.contains("[\(rank)] #   hca \(hca): wrote "), r.output)
+            }
+        }
+    }
+
+    /// libhfreduce.so and the tools start on a machine without libibverbs: they do not link it
+    /// (CHFRVerbs loads it with dlopen when RDMA is asked for).
+    func testNothingLinksLibibverbs() throws {
+        var checked = 0
+        for name in ["libhfreduce.so", "hfr-bench", "hfrun", "hfr-topo", "kernel-bench", "hfr-testworker"] {
+            let path = JobRunner.binDir.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+            p.arguments = [path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "ldd \(name): \(out)")
+            XCTAssertFalse(out.contains("libibverbs"), "\(name) links libibverbs:\n\(out)")
+            XCTAssertFalse(out.contains("libmlx"), "\(name) links a verbs provider:\n\(out)")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 2, "libhfreduce.so and hfr-bench are built in \(JobRunner.binDir.path)")
+    }
+}
