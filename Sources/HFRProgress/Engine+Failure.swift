@@ -9,10 +9,14 @@ extension Engine {
         let rank = ch.peer
         if peers[rank].rdma && !rdmaPorts.isEmpty {
             // A peer that finished closes its sockets once it has every write this rank sent it;
-            // their completions may still wait in the queues: take them first, so that they do
-            // not count as work pending with it.
-            pollCompletions()
-            guard peers[rank].channels[ch.index] === ch else { return }
+            // their completions may still be on their way (an HCA's acknowledgement can trail the
+            // socket's FIN): take them first, waiting briefly, so that they do not count as work
+            // pending with it.
+            let until = MonotonicClock.nanoseconds() &+ 100_000_000
+            repeat {
+                pollCompletions()
+                guard peers[rank].channels[ch.index] === ch else { return }
+            } while peers[rank].links.contains(where: { ($0.rdma?.count ?? 0) > 0 && $0.rdma?.state == .up }) && MonotonicClock.nanoseconds() < until
         }
         let reason: String
         if let e = error as? ChannelError {

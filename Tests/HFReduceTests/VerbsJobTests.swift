@@ -95,6 +95,21 @@ final class VerbsJobTests: XCTestCase {
         XCTAssertLessThan(r.seconds, 20, r.output)
     }
 
+    /// kill -9 of one rank in an allreduce loop over RDMA: its sockets close, and every other
+    /// rank fails naming it, well within HFR_TIMEOUT.
+    func testKilledRankIsNamedByEveryOtherRank() throws {
+        let r = try JobRunner.run(ranks: 4, limit: 60, hfrunArgs: ["--grace", "25"], program: "hfr-testworker", ["kill", "--victim", "2"],
+                                  environment: VerbsJobTests.soft.merging(["HFR_TIMEOUT": "20"]) { $1 })
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.output.contains("SIGKILL"), r.output)
+        for rank in [0, 1, 3] {
+            let line = r.output.split(separator: "\n").first { $0.hasPrefix("[\(rank)] rank \(rank): failed after") }
+            XCTAssertNotNil(line, "rank \(rank) did not report the failure:\n\(r.output)")
+            XCTAssertTrue(line?.contains("rank 2") ?? false, "rank \(rank) does not name rank 2: \(line ?? "")")
+        }
+        XCTAssertLessThan(r.seconds, 30, r.output)
+    }
+
     /// HFR_TRANSPORT=ib without the soft device: this machine has no RDMA device, and creating
     /// the communicator fails on every rank with a sentence naming the cause.
     func testIBWithoutADeviceFailsNamingTheCause() throws {
