@@ -125,8 +125,8 @@ hfrResult_t hfrAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                          hfrDataType_t datatype, hfrRedOp_t op, hfrComm_t comm);
 
 /* Starts an allreduce and returns at once with a request. The buffers must stay untouched until
- * hfrTest reports it done or hfrWait returns. Requests on one communicator complete in the order
- * they were issued. */
+ * hfrTest reports it done or hfrWait returns. Collectives on one communicator complete in the
+ * order they were issued (sends and receives complete as soon as they are done). */
 hfrResult_t hfrAllReduceAsync(const void* sendbuff, void* recvbuff, size_t count,
                               hfrDataType_t datatype, hfrRedOp_t op, hfrComm_t comm, hfrRequest_t* request);
 
@@ -190,7 +190,8 @@ hfrResult_t hfrBarrierAsync(hfrComm_t comm, hfrRequest_t* request);
 
 /* Sends `count` elements to `peer`, which calls hfrRecv with the same count and type. Sends
  * from one rank to another match that rank's receives in the order both were issued. Neither
- * call takes part in the collective order, so other ranks need not call anything. */
+ * call takes part in the collective order, so other ranks need not call anything, and each
+ * completes as soon as it is done, whatever was issued before it. */
 hfrResult_t hfrSend(const void* sendbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm);
 hfrResult_t hfrSendAsync(const void* sendbuff, size_t count, hfrDataType_t datatype, int peer, hfrComm_t comm,
                          hfrRequest_t* request);

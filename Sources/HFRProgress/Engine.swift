@@ -461,21 +461,33 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: - Completion
 
-    /// Marks a collective done and publishes, in issue order, every finished one at the front.
+    /// Marks a collective done and publishes what can be: collectives in issue order (each once
+    /// every collective issued before it is done), sends and receives between two ranks as soon as
+    /// they are done. Those stand outside the collective order, so a send that waits for its
+    /// receiver never holds back the receive or collective the caller blocks on (with no eager
+    /// send, as over RDMA, that receiver may post its receive only after this caller returns).
     func finish(_ c: ActiveCollective) {
         if c.finished { return }
         c.finished = true
         if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
         unregister(c)
-        var n = 0
-        while n < order.count && order[n].finished { n += 1 }
-        if n > 0 {
-            let done = order[0..<n]
-            completion.lock()
-            for d in done { d.request.finished = true }
+        var kept = 0, published = 0, blocked = false
+        for k in 0..<order.count {
+            let x = order[k]
+            if x.finished && (!blocked || x.pointToPointPeer >= 0) {
+                if published == 0 { completion.lock() }
+                x.request.finished = true
+                published += 1
+                continue
+            }
+            if x.pointToPointPeer < 0 { blocked = true }
+            if kept != k { order[kept] = x }
+            kept += 1
+        }
+        if published > 0 {
             completion.unlock()
             completion.broadcast()
-            order.removeFirst(n)
+            order.removeLast(order.count - kept)
         }
         while !backlog.isEmpty && order.count < config.maxActive && broken == nil {
             activate(backlog.removeFirst())

@@ -47,6 +47,13 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(3, ["matrix", "quick"], env: ["HFR_EAGER_MAX": "0"])
     }
 
+    /// Sends issued before blocking receives and collectives, with no eager sends: a send that
+    /// waits for its receiver does not hold back the calls that receiver waits for.
+    func testSendsDoNotHoldBackLaterCalls() throws {
+        try expectSuccess(3, ["sends-first"], env: ["HFR_EAGER_MAX": "0"])
+        try expectSuccess(2, ["sends-first", "--count", "1000"])
+    }
+
     func testTwoCommunicatorsInOneProcess() throws {
         try expectSuccess(3, ["two-comms"])
     }

@@ -50,6 +50,13 @@ final class VerbsJobTests: XCTestCase {
         }
     }
 
+    /// Point-to-point: sends issued before blocking receives (RDMA has no eager sends, so each
+    /// waits for its receiver's clear-to-write), and the send/receive ring of the family.
+    func testSendsBeforeReceivesOverRDMA() throws {
+        _ = try run(3, ["sends-first"])
+        _ = try run(2, ["p2p", "300000"])
+    }
+
     /// Large messages are striped: both links to every peer a rank exchanges with carry a real
     /// share of the bytes (at 3 ranks, halving-doubling pairs ranks 0-1 and 1-2).
     func testLargeMessagesSplitBetweenTheHCAs() throws {

@@ -260,6 +260,30 @@ do {
         let q2 = try comm.sendAsync(s, count: count, type: .int32, to: (rank + 1) % n)
         try q1.wait(); try q2.wait()
         print("rank \(rank): p2p OK")
+    case "sends-first":
+        // Sends issued first, then blocking receives: each send waits for a receive its peer
+        // posts only after its own earlier blocking calls returned, so a send must never hold
+        // back the completion of a later receive or collective (no eager send helps over RDMA,
+        // or with HFR_EAGER_MAX=0).
+        let right = (rank + 1) % n, left = (rank - 1 + n) % n
+        let count = arg("--count", 100_000), rounds = 3
+        let out = (0..<rounds).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: count) }
+        let into = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        defer { out.forEach { $0.deallocate() }; into.deallocate() }
+        func value(_ from: Int, _ k: Int, _ i: Int) -> Int32 { Int32(truncatingIfNeeded: from &* 1000 &+ k &* 7 &+ i % 97) }
+        var wrong = 0
+        for (k, p) in out.enumerated() { for i in 0..<count { p[i] = value(rank, k, i) } }
+        let sends = try out.map { try comm.sendAsync($0, count: count, type: .int32, to: right) }
+        for k in 0..<rounds {
+            for i in 0..<count { into[i] = -1 }
+            try comm.recv(into, count: count, type: .int32, from: left)
+            for i in 0..<count where into[i] != value(left, k, i) { wrong += 1 }
+            // A collective between the receives: done on every rank, it must return here too.
+            if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: true) != 0 { wrong += 1 }
+        }
+        for s in sends { try s.wait() }
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): sends-first OK")
     case "intruder":
         if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: false) != 0 { fail("wrong result") }
         print("rank \(rank): intruder OK")
