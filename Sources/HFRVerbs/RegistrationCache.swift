@@ -77,9 +77,18 @@ public final class RegistrationCache: @unchecked Sendable {
         do {
             region = try protectionDomain.register(UnsafeMutableRawPointer(bitPattern: low)!, length: Int(high - low), access: access)
         } catch {
-            statistics.refusals += 1
-            lastRefusal = error
-            return nil
+            // The union may reach into memory a cached region covered and that has since been
+            // unmapped (freed): those regions are stale. They go, and the range asked for is
+            // registered alone.
+            let ownLow = start & ~(pageSize - 1), ownHigh = (start + UInt(length) + pageSize - 1) & ~(pageSize - 1)
+            guard last > first, let own = try? protectionDomain.register(UnsafeMutableRawPointer(bitPattern: ownLow)!,
+                                                                         length: Int(ownHigh - ownLow), access: access) else {
+                statistics.refusals += 1
+                lastRefusal = error
+                return nil
+            }
+            statistics.invalidations += last - first
+            region = own
         }
         statistics.registrations += 1
         regions.replaceSubrange(first..<last, with: [region])

@@ -66,6 +66,30 @@ final class RegistrationTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(pool.take()).index, b1.index)
     }
 
+    /// A cached region over memory that was freed (unmapped) since: a registration overlapping
+    /// it cannot cover the union, so the stale region is dropped and the new range registered alone.
+    func testStaleRegionOverFreedMemoryIsDropped() throws {
+        let a = try Endpoint("soft_0")
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let cache = try RegistrationCache(protectionDomain: a.pd, capacity: 8, bounceBufferCount: 0)
+        guard let p = mmap(nil, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw XCTSkip("mmap failed")
+        }
+        defer { munmap(p, page); munmap(p + 2 * page, 2 * page) }
+        let old = try XCTUnwrap(cache.region(covering: p, count: 3 * page))
+        XCTAssertTrue(old.contains(p, count: 3 * page))
+        munmap(p + page, page)  // part of it freed: the cached region is stale
+        // Pages 2 and 3 are mapped; the union with the stale region is not.
+        let fresh = try XCTUnwrap(cache.region(covering: p + 3 * page - 100, count: 200), "\(String(describing: cache.lastRefusal))")
+        XCTAssertFalse(fresh === old)
+        XCTAssertTrue(fresh.contains(p + 3 * page - 100, count: 200))
+        XCTAssertFalse(fresh.contains(p + page, count: 1), "registered alone")
+        XCTAssertEqual(cache.statistics.invalidations, 1)
+        XCTAssertEqual(cache.statistics.refusals, 0)
+        XCTAssertEqual(cache.count, 1)
+        XCTAssertTrue(cache.region(covering: p + 3 * page + 10, count: 10) === fresh, "the new region is cached")
+    }
+
     /// A bounce buffer is a registered RDMA target like any region.
     func testBounceBuffersCarryWrites() throws {
         let (a, b) = try connectedPair()
