@@ -73,11 +73,19 @@ extension Engine {
         }
     }
 
-    /// Fragment size for an RDMA message of `length` bytes: as over TCP (`fragmentSize`), but
-    /// never so small that the message needs more fragments than an immediate can number.
+    /// Fragment size for an RDMA message of `length` bytes: `HFR_FRAGMENT_MAX` (512 KiB by
+    /// default) over one link; over several, small enough that the message spreads over every
+    /// link a few times over, but not below `HFR_FRAGMENT_MIN`. (The 64 KiB cap of TCP links does
+    /// not apply: an RDMA write overfills no switch queue.) Never so small that the message needs
+    /// more fragments than an immediate can number.
     @inline(__always) func rdmaFragmentSize(_ peer: PeerState, _ length: Int) -> Int {
+        var size = config.fragmentBytes
+        if peer.links.count > 1 {
+            let per = (length / (4 * peer.links.count) + 4095) & ~4095
+            size = max(min(config.fragmentMinBytes, size), min(size, per))
+        }
         let least = (length + WriteTarget.maxFragments - 1) / WriteTarget.maxFragments
-        return max(fragmentSize(peer, length), (least + 4095) & ~4095)
+        return max(size, (least + 4095) & ~4095)
     }
 
     /// Posts queued sends to an RDMA peer as writes with immediate until its links are full:
