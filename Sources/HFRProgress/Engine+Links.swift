@@ -19,7 +19,8 @@ extension Engine {
 
     /// Takes channel `ch` out of service: closes its socket, tells the peer on another channel how
     /// many frames this side took from it, and re-sends its frames once the peer's count is known.
-    func channelDown(_ ch: TCPChannel, _ reason: String) {
+    /// `quietly`: an RDMA peer closed the socket with no work pending (it finished): said at INFO.
+    func channelDown(_ ch: TCPChannel, _ reason: String, quietly: Bool = false) {
         let peer = peers[ch.peer]
         guard peer.channels[ch.index] === ch else { return }
         peer.channels[ch.index] = nil
@@ -43,7 +44,9 @@ extension Engine {
             }
             return
         }
-        if link.rdma != nil {
+        if quietly {
+            Log.info(rank: config.rank, "link \(ch.link) to rank \(ch.peer) (\(link.name)) closed with no work pending: \(reason)")
+        } else if link.rdma != nil {
             Log.warn(rank: config.rank, "link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); the writes rank \(ch.peer) did not take go to the other links")
         } else {
             Log.warn(rank: config.rank, "socket \(ch.index % peer.socketsPerLink) of link \(ch.link) to rank \(ch.peer) (\(link.name)) is down: \(reason); its unacknowledged frames go to the other links")
