@@ -154,13 +154,15 @@ public struct Configuration: Sendable {
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
     /// the loopback measurements in Benchmarks/README.md. Two ranks: one whole-buffer exchange
     /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling up to
-    /// 64 KiB (fewest hops), halving-doubling above that up to 4 MiB (least data and reduction
-    /// work per rank in log2(n) steps), then the tree.
+    /// 64 KiB (fewest hops); then, for a power-of-two rank count, halving-doubling up to 1 MiB
+    /// (least data and reduction work per rank in log2(n) steps); then the tree (its balanced
+    /// 4-rank shape beats halving from 2 MiB, and with other rank counts halving's fold step
+    /// makes the tree as fast from 128 KiB and faster from 1 MiB).
     func algorithm(bytes: Int, ranks: Int) -> AllreduceAlgorithm {
         if let algorithm { return algorithm }
         if ranks <= 2 { return bytes <= 1 << 20 ? .doubling : .tree }
         if bytes <= 64 << 10 { return .doubling }
-        if bytes <= 4 << 20 { return .halving }
+        if ranks & (ranks - 1) == 0 && bytes <= 1 << 20 { return .halving }
         return .tree
     }
 
