@@ -47,7 +47,7 @@ extension Engine {
         if peers[rank].reliable {
             // One link failing is not the peer failing: the others carry on. The last one going
             // fails the peer if work is pending with it, and closes it quietly otherwise.
-            channelDown(ch, reason, quietly: peers[rank].rdma && !busy)
+            channelDown(ch, reason, quietly: !busy)
         } else if busy {
             peerFailed(rank, reason)
         } else {

@@ -19,7 +19,7 @@ extension Engine {
 
     /// Takes channel `ch` out of service: closes its socket, tells the peer on another channel how
     /// many frames this side took from it, and re-sends its frames once the peer's count is known.
-    /// `quietly`: an RDMA peer closed the socket with no work pending (it finished): said at INFO.
+    /// `quietly`: the peer closed the socket with no work pending (it finished): said at INFO.
     func channelDown(_ ch: TCPChannel, _ reason: String, quietly: Bool = false) {
         let peer = peers[ch.peer]
         guard peer.channels[ch.index] === ch else { return }

@@ -118,7 +118,7 @@ public final class Communicator: @unchecked Sendable {
             ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport \(hcaPorts.isEmpty ? "tcp" : "ib"), listening on \(rv.addresses[rank]), "
-                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS)\(hcaPorts.isEmpty ? "" : " over TCP, one control socket per RDMA link"), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, then halving up to 1 MiB for a power-of-two rank count, then tree)") (HFR_ALGO), "
+                     + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS)\(hcaPorts.isEmpty ? "" : " over TCP, one control socket per RDMA link"), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, then halving below 1 MiB for a power-of-two rank count, then tree)") (HFR_ALGO), "
                      + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }

@@ -154,7 +154,7 @@ public struct Configuration: Sendable {
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
     /// the loopback measurements in Benchmarks/README.md. Two ranks: one whole-buffer exchange
     /// (doubling) up to 1 MiB, then the pipelined double binary tree. More ranks: doubling up to
-    /// 64 KiB (fewest hops); then, for a power-of-two rank count, halving-doubling up to 1 MiB
+    /// 64 KiB (fewest hops); then, for a power-of-two rank count, halving-doubling below 1 MiB
     /// (least data and reduction work per rank in log2(n) steps); then the tree (its balanced
     /// 4-rank shape beats halving from 2 MiB, and with other rank counts halving's fold step
     /// makes the tree as fast from 128 KiB and faster from 1 MiB).
@@ -162,7 +162,7 @@ public struct Configuration: Sendable {
         if let algorithm { return algorithm }
         if ranks <= 2 { return bytes <= 1 << 20 ? .doubling : .tree }
         if bytes <= 64 << 10 { return .doubling }
-        if ranks & (ranks - 1) == 0 && bytes <= 1 << 20 { return .halving }
+        if ranks & (ranks - 1) == 0 && bytes < 1 << 20 { return .halving }
         return .tree
     }
 
@@ -170,7 +170,9 @@ public struct Configuration: Sendable {
     func chunk(bytes: Int, ranks: Int, algorithm: AllreduceAlgorithm) -> Int {
         if chunkBytes > 0 { return chunkBytes }
         switch algorithm {
-        case .tree: return min(max(bytes / 16, 64 << 10), 1 << 20)
+        // 256 KiB chunks keep a chunk's reduction in the core's L2 cache: measured 10-30% faster
+        // than 1 MiB chunks from 1 to 64 MiB, at 2, 3 and 4 ranks.
+        case .tree: return min(max(bytes / 4, 64 << 10), 256 << 10)
         case .ring: return min(max(bytes / (ranks * 4), 64 << 10), 1 << 20)
         case .halving: return max(bytes, 1)
         case .doubling: return bytes <= 256 << 10 ? max(bytes, 1) : min(max(bytes / 4, 128 << 10), 512 << 10)
