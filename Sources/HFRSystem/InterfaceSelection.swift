@@ -22,12 +22,14 @@ public struct InterfaceSelection: Equatable, Sendable {
     }
 
     /// The up IPv4 interfaces `spec` selects, in the system's order. Without a spec: every up
-    /// interface that is not loopback, docker or link-local, or loopback when nothing else is up.
+    /// interface that is not loopback, a container or VM bridge (`docker*`, `virbr*`: they carry the
+    /// same address on every host, so a link over them would reach the wrong machine) or
+    /// link-local, or loopback when nothing else is up.
     /// A spec that selects nothing is an error that lists the interfaces there are.
     public static func select(_ spec: String?, from all: [InterfaceAddress]) throws -> [InterfaceAddress] {
         let up = all.filter { $0.isUp }
         guard let spec else {
-            let usable = up.filter { !$0.isLoopback && !$0.name.hasPrefix("docker") && $0.ip >> 16 != 0xA9FE }
+            let usable = up.filter { !$0.isLoopback && !$0.name.hasPrefix("docker") && !$0.name.hasPrefix("virbr") && $0.ip >> 16 != 0xA9FE }
             return usable.isEmpty ? up.filter { $0.isLoopback } : usable
         }
         let selection = try InterfaceSelection(parsing: spec)

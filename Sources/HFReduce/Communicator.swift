@@ -69,7 +69,7 @@ public final class Communicator: @unchecked Sendable {
                 throw HFRError(.invalidArgument, "rank \(rank): \(error)")
             }
             if chosen.count > RankAddress.maxNICs { chosen = Array(chosen.prefix(RankAddress.maxNICs)) }
-            Log.info(rank: rank, spec.map { "HFR_SOCKET_IFNAME=\($0) selects " } ?? "NICs (every up interface but loopback, docker and link-local; HFR_SOCKET_IFNAME narrows it): "
+            Log.info(rank: rank, spec.map { "HFR_SOCKET_IFNAME=\($0) selects " } ?? "NICs (every up interface but loopback, docker, virbr and link-local; HFR_SOCKET_IFNAME narrows it): "
                      + chosen.map { "\($0.name) \(NICAddress(ip: $0.ip, prefixLength: $0.prefixLength))" }.joined(separator: ", "))
         } else {
             Log.info(rank: rank, "rendezvous on loopback (\(root)): one host, data over loopback (set HFR_SOCKET_IFNAME to use NICs)")
