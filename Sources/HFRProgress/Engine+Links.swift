@@ -9,10 +9,10 @@ import HFRTransport
 /// side did not take. Only when no channel to a peer is left does the peer fail.
 ///
 /// The two sides agree through `linkDown` notices (channel, frames taken from it, and writes
-/// taken from its queue pair on an RDMA link). A notice that
-/// expects an answer carries `FrameHeader.requestFlag`; a side that has closed a channel and not
-/// heard back repeats its notice every `linkDownRepeatNanoseconds`, since a notice can be lost
-/// with the channel that carried it. A side that has already settled a channel answers repeated
+/// taken from its queue pair on an RDMA link). A notice that expects an answer carries
+/// `FrameHeader.requestFlag`; a side that has closed a channel and not heard back repeats its
+/// notice every `linkDownRepeatNanoseconds`, since a notice can be lost with the channel that
+/// carried it. A side that has already settled a channel answers repeated
 /// requests with its final count, and a side that never had the channel answers 0.
 extension Engine {
     static let linkDownRepeatNanoseconds: UInt64 = 250_000_000
