@@ -85,11 +85,11 @@ public enum Rendezvous {
             let from = Int(hello.fromRank)
             let nicCount = Int((hello.value >> 16) & 0xFFFF)
             let hcaPorts = min(Int((hello.value >> 32) & 0xFFFF), RankAddress.maxHCAPorts)
-            var nicBytes = [UInt8](repeating: 0, count: nicCount * 8)
             if nicCount > RankAddress.maxNICs {
                 Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): it publishes \(nicCount) NICs (at most \(RankAddress.maxNICs))")
                 close(fd); continue
             }
+            var nicBytes = [UInt8](repeating: 0, count: nicCount * 8)
             do {
                 try nicBytes.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: min(deadline, MonotonicClock.nanoseconds() + 10_000_000_000)) }
             } catch {

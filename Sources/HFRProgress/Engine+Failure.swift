@@ -41,7 +41,7 @@ extension Engine {
             closePeer(rank, phase: .closed, reason: reason)
             return
         }
-        let busy = order.contains { !$0.finished && $0.outstanding[rank] > 0 } || peers[rank].hasQueuedSends
+        let busy = workPending(with: peers[rank])
             || peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
             || peers[rank].links.contains { ($0.rdma?.count ?? 0) > 0 }
         if peers[rank].reliable {
@@ -54,6 +54,11 @@ extension Engine {
             Log.info(rank: config.rank, "rank \(rank) closed its connection (\(reason))")
             closePeer(rank, phase: .closed, reason: "its connection closed while no work was pending with it (\(reason))")
         }
+    }
+
+    /// Whether a collective in flight still owes or expects a message of `peer`, or sends to it wait.
+    func workPending(with peer: PeerState) -> Bool {
+        order.contains { !$0.finished && $0.outstanding[peer.rank] > 0 } || peer.hasQueuedSends
     }
 
     /// The connection to `rank` broke while work with it was pending. The communicator fails

@@ -35,8 +35,7 @@ extension Engine {
         let writes = link.rdma.map { quiesce($0) } ?? 0
         peer.finalCounts[ch.index] = (ch.received, writes)
         guard let other = peer.controlChannel else {
-            let busy = order.contains { !$0.finished && $0.outstanding[peer.rank] > 0 } || peer.hasQueuedSends
-            if busy {
+            if workPending(with: peer) {
                 peerFailed(ch.peer, "every link to rank \(ch.peer) is down (the last: link \(ch.link), \(link.name): \(reason))")
             } else {
                 Log.info(rank: config.rank, "rank \(ch.peer) closed its last link (\(reason))")

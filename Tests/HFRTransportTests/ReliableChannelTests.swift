@@ -20,9 +20,8 @@ final class ReliableChannelTests: XCTestCase {
     }
 
     func testFramesAreKeptUntilAcknowledgedAndTakenBackAfterTheReceiversCount() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let (fd0, fd1) = nonBlockingSocketPair()
+        let fds = [fd0, fd1]
         let da = Recorder(), db = Recorder()
         let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: da, maxPayload: 1 << 16, reliable: true)
         let b = TCPChannel(fd: fds[1], peer: 0, link: 0, index: 0, delegate: db, maxPayload: 1 << 16, reliable: true)
@@ -61,9 +60,8 @@ final class ReliableChannelTests: XCTestCase {
     /// Control frames go ahead of data frames not yet started, and the log keeps that wire order:
     /// a receiver that took one frame took the clear-to-send, and all three data frames come back.
     func testTakeBackFollowsWireOrder() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let (fd0, fd1) = nonBlockingSocketPair()
+        let fds = [fd0, fd1]
         let d = Recorder()
         let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: d, maxPayload: 1 << 16, reliable: true)
         defer { close(fds[1]) }
@@ -83,9 +81,8 @@ final class ReliableChannelTests: XCTestCase {
 
     /// An ack on a channel that does not count frames is a protocol violation, not a silent loss.
     func testAckOnAnUncountedChannelIsRejected() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let (fd0, fd1) = nonBlockingSocketPair()
+        let fds = [fd0, fd1]
         let d = Recorder()
         let plain = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: d, maxPayload: 1 << 16, reliable: false)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)

@@ -74,9 +74,8 @@ final class WriteTargetTests: XCTestCase {
     /// they arrive in order with their extensions, are counted and acknowledged, and those the
     /// receiver did not take come back with their extensions when the channel goes down.
     func testClearToWriteFramesCrossAReliableChannelAndComeBackWhole() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let (fd0, fd1) = nonBlockingSocketPair()
+        let fds = [fd0, fd1]
         let da = Recorder(), db = Recorder()
         let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: da, maxPayload: 1 << 16, reliable: true)
         let b = TCPChannel(fd: fds[1], peer: 0, link: 0, index: 0, delegate: db, maxPayload: 1 << 16, reliable: true)
