@@ -41,13 +41,12 @@ extension Engine {
             closePeer(rank, phase: .closed, reason: reason)
             return
         }
-        let busy = workPending(with: peers[rank])
-            || peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
-            || peers[rank].links.contains { ($0.rdma?.count ?? 0) > 0 }
+        let busy = workPending(with: peers[rank]) || peers[rank].links.contains { ($0.rdma?.count ?? 0) > 0 }
         if peers[rank].reliable {
             // One link failing is not the peer failing: the others carry on. The last one going
-            // fails the peer if work is pending with it, and closes it quietly otherwise.
-            channelDown(ch, reason, quietly: !busy)
+            // fails the peer if work is pending with it, and closes it quietly otherwise; frames
+            // still unacknowledged on the other sockets make it worth a warning.
+            channelDown(ch, reason, quietly: !busy && !peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false })
         } else if busy {
             peerFailed(rank, reason)
         } else {
