@@ -47,6 +47,17 @@ ssize_t hfr_recv(int fd, void *buf, size_t len) {
     return recv(fd, buf, len, MSG_DONTWAIT);
 }
 
+ssize_t hfr_recv2(int fd, void *a, size_t alen, void *b, size_t blen) {
+    struct iovec iov[2];
+    int n = 0;
+    if (alen) { iov[n].iov_base = a; iov[n].iov_len = alen; n++; }
+    if (blen) { iov[n].iov_base = b; iov[n].iov_len = blen; n++; }
+    struct msghdr msg = {0};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    return recvmsg(fd, &msg, MSG_DONTWAIT);
+}
+
 int hfr_errno(void) { return errno; }
 int hfr_gettid(void) { return (int)syscall(SYS_gettid); }
 

@@ -57,6 +57,12 @@ public struct Schedule: Sendable {
     /// Per peer, how many messages this rank sends to and receives from it.
     public var sendCount: [Int32]
     public var recvCount: [Int32]
+    /// Step numbers of the k-th receive from and send to each peer, `recvSteps[recvStart[p] + k]`,
+    /// and the messages exchanged with each peer (both filled by `ScheduleBuilder.finish`): the
+    /// engine finds the step a frame belongs to with them, without building tables per call.
+    public var recvStart: [Int] = [], sendStart: [Int] = []
+    public var recvSteps: [Int32] = [], sendSteps: [Int32] = []
+    public var messagesPerPeer: [Int32] = []
 
     public init(ranks: Int) {
         sendCount = Array(repeating: 0, count: ranks)
@@ -154,6 +160,19 @@ public struct ScheduleBuilder {
             s.successors.append(contentsOf: e)
             s.successorStart.append(Int32(s.successors.count))
         }
+        let ranks = s.sendCount.count
+        var rs = [Int](repeating: 0, count: ranks + 1), ss = rs
+        for p in 0..<ranks {
+            rs[p + 1] = rs[p] + Int(s.recvCount[p])
+            ss[p + 1] = ss[p] + Int(s.sendCount[p])
+        }
+        var rsteps = [Int32](repeating: -1, count: rs[ranks]), ssteps = [Int32](repeating: -1, count: ss[ranks])
+        var messages = [Int32](repeating: 0, count: ranks)
+        for (i, step) in s.steps.enumerated() {
+            if step.kind == .recv { rsteps[rs[Int(step.peer)] + Int(step.index)] = Int32(i); messages[Int(step.peer)] += 1 }
+            if step.kind == .send { ssteps[ss[Int(step.peer)] + Int(step.index)] = Int32(i); messages[Int(step.peer)] += 1 }
+        }
+        s.recvStart = rs; s.sendStart = ss; s.recvSteps = rsteps; s.sendSteps = ssteps; s.messagesPerPeer = messages
         return s
     }
 }

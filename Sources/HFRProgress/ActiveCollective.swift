@@ -33,9 +33,6 @@ final class ActiveCollective {
     /// (allocated when the first one arrives).
     var targets: [WriteTarget?] = []
     var remaining: Int
-    /// Step numbers of the k-th recv from / send to each peer: `recvSteps[recvStart[p] + k]`.
-    let recvStart: [Int], sendStart: [Int]
-    let recvSteps: [Int32], sendSteps: [Int32]
     /// Send and recv steps still incomplete, per peer.
     var outstanding: [Int32]
     var finished = false
@@ -56,18 +53,7 @@ final class ActiveCollective {
         cleared = Array(repeating: false, count: n)
         eager = Array(repeating: false, count: n)
         remaining = n
-        var rs = [Int](repeating: 0, count: ranks + 1), ss = rs
-        for p in 0..<ranks {
-            rs[p + 1] = rs[p] + Int(schedule.recvCount[p])
-            ss[p + 1] = ss[p] + Int(schedule.sendCount[p])
-        }
-        var rsteps = [Int32](repeating: -1, count: rs[ranks]), ssteps = [Int32](repeating: -1, count: ss[ranks])
-        var out = [Int32](repeating: 0, count: ranks)
-        for (i, s) in schedule.steps.enumerated() {
-            if s.kind == .recv { rsteps[rs[Int(s.peer)] + Int(s.index)] = Int32(i); out[Int(s.peer)] += 1 }
-            if s.kind == .send { ssteps[ss[Int(s.peer)] + Int(s.index)] = Int32(i); out[Int(s.peer)] += 1 }
-        }
-        recvStart = rs; sendStart = ss; recvSteps = rsteps; sendSteps = ssteps; outstanding = out
+        outstanding = schedule.messagesPerPeer
     }
 
     @inline(__always) func pointer(_ ref: BufferRef) -> UnsafeMutableRawPointer {
@@ -81,15 +67,18 @@ final class ActiveCollective {
     /// The step of the k-th message from `peer`, or nil when there is no such message.
     @inline(__always) func recvStep(peer: Int, index: Int32) -> Int? {
         let k = Int(index)
-        guard peer >= 0, peer < ranks, k >= 0, k < recvStart[peer + 1] - recvStart[peer] else { return nil }
-        return Int(recvSteps[recvStart[peer] + k])
+        guard peer >= 0, peer < ranks, k >= 0, k < schedule.recvStart[peer + 1] - schedule.recvStart[peer] else { return nil }
+        return Int(schedule.recvSteps[schedule.recvStart[peer] + k])
     }
 
     @inline(__always) func sendStep(peer: Int, index: Int32) -> Int? {
         let k = Int(index)
-        guard peer >= 0, peer < ranks, k >= 0, k < sendStart[peer + 1] - sendStart[peer] else { return nil }
-        return Int(sendSteps[sendStart[peer] + k])
+        guard peer >= 0, peer < ranks, k >= 0, k < schedule.sendStart[peer + 1] - schedule.sendStart[peer] else { return nil }
+        return Int(schedule.sendSteps[schedule.sendStart[peer] + k])
     }
+
+    /// Messages this rank sends to `peer` in this collective.
+    func sends(to peer: Int) -> Int { schedule.sendStart[peer + 1] - schedule.sendStart[peer] }
 
     /// Peers with messages still outstanding (for timeout messages).
     var waitingFor: [Int] { (0..<ranks).filter { outstanding[$0] > 0 } }

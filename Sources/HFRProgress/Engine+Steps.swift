@@ -86,7 +86,7 @@ extension Engine {
             return
         }
         guard let i = c.sendStep(peer: peer, index: h.index) else {
-            fail(.mismatch("rank \(peer) expects message \(h.index) of \(c.request.name) from rank \(config.rank), which sends only \(c.sendStart[peer + 1] - c.sendStart[peer]): the ranks called the collective with different arguments"), notifyPeers: true)
+            fail(.mismatch("rank \(peer) expects message \(h.index) of \(c.request.name) from rank \(config.rank), which sends only \(c.sends(to: peer)): the ranks called the collective with different arguments"), notifyPeers: true)
             return
         }
         let length = c.schedule.steps[i].length

@@ -169,7 +169,7 @@ public final class Engine: @unchecked Sendable {
             seq = nextSequence & ~Engine.pointToPointBit
             nextSequence &+= 1
         }
-        let request = Request(sequence: seq, name: "\(name) #\(seq)", completion: completion, timeoutNanoseconds: config.timeoutNanoseconds)
+        let request = Request(sequence: seq, operation: name, completion: completion, timeoutNanoseconds: config.timeoutNanoseconds)
         request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)

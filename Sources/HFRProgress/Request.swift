@@ -3,7 +3,10 @@ import HFRSystem
 /// The handle of one submitted collective. Completed by the progress thread, waited for by the caller.
 public final class Request: @unchecked Sendable {
     public let sequence: UInt32
-    public let name: String
+    /// What was submitted ("all-to-all"); `name` adds the sequence number, built only when a
+    /// message needs it (string interpolation on every call would allocate).
+    public let operation: String
+    public var name: String { "\(operation) #\(sequence)" }
     let completion: ConditionLock
     // Guarded by `completion`.
     var finished = false
@@ -13,8 +16,8 @@ public final class Request: @unchecked Sendable {
     /// The engine, so that a blocking wait can drive it; a request keeps its engine alive.
     var engine: Engine?
 
-    init(sequence: UInt32, name: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
-        self.sequence = sequence; self.name = name; self.completion = completion
+    init(sequence: UInt32, operation: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
+        self.sequence = sequence; self.operation = operation; self.completion = completion
         self.timeoutNanoseconds = timeoutNanoseconds
     }
 

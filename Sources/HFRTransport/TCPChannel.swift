@@ -119,8 +119,14 @@ public final class TCPChannel {
     public private(set) var wantsWritable = false
 
     // Receive side.
-    /// Bytes read ahead between frames (headers and the start of payloads).
-    static let stageBytes = 8192
+    /// The staging buffer for bytes read ahead between frames (headers, small payloads and the
+    /// start of large ones): room for a whole eager-sized message and the frames around it.
+    static let stageBytes = (64 << 10) + 4096
+    /// How far to read ahead: all of the stage after small data frames, so that a message of up
+    /// to 64 KiB with its neighbours costs one `recv` (copying it out of the stage is cheaper than
+    /// a system call); 8 KiB after large ones, whose payload goes straight into place.
+    private var readAhead = 8192
+    private static let smallPayload = 64 << 10
     private let stage = UnsafeMutableRawPointer.allocate(byteCount: TCPChannel.stageBytes, alignment: 64)
     private var stageStart = 0, stageEnd = 0
     private var rxHeader = FrameHeader(kind: .data, sequence: 0, index: 0, offset: 0, length: 0)
@@ -398,10 +404,13 @@ public final class TCPChannel {
 
     /// Reads frames until the socket has no more data (or `budget` bytes were read, for fairness).
     ///
-    /// Between frames the channel reads up to `stageBytes` into a small staging buffer, so that a
+    /// Between frames the channel reads ahead into a staging buffer (see `readAhead`), so that a
     /// burst of control frames and small messages costs one `recv`; whatever part of a payload
-    /// arrived there is copied to its destination, and the rest of a large payload is received
-    /// straight into place.
+    /// arrived there is copied to its destination. The rest of a large payload is received
+    /// straight into place by a `recvmsg` that reads ahead into the stage behind it. A read that
+    /// returns less than it asked for ends the call: the socket is empty, and level-triggered
+    /// epoll reports it again when more arrives (4 ranks, 64 KiB all-to-all: 3 `recv`s per
+    /// message became 1).
     ///
     /// On a reliable channel the count of frames taken goes back in one `ack` per call; the
     /// return value says that the channel has something to write now.
@@ -429,6 +438,9 @@ public final class TCPChannel {
 
     private func readFrames(budget: Int) throws(ChannelError) {
         var read = 0
+        // A read that returns less than it asked for emptied the socket: reading again would only
+        // cost a system call that fails with EAGAIN (epoll reports the socket again when more comes).
+        var drained = false
         // A frame handled below may take this channel down (a peer's link-down notice): stop then.
         while read < budget && isOpen {
             if rxTarget != nil {
@@ -439,7 +451,11 @@ public final class TCPChannel {
                     payloadArrived(c)
                     continue
                 }
-                let n = hfr_recv(fd, rxTarget!, rxRemaining)
+                if drained { return }
+                // The rest of the payload straight into place, and what follows it into the stage.
+                stageStart = 0; stageEnd = 0
+                let want = rxRemaining, ahead = readAhead
+                let n = hfr_recv2(fd, rxTarget!, want, stage, ahead)
                 if n == 0 { throw .closedByPeer }
                 if n < 0 {
                     let e = Errno.current
@@ -449,7 +465,9 @@ public final class TCPChannel {
                 }
                 read += n
                 bytesReceived += n
-                payloadArrived(n)
+                if n < want + ahead { drained = true }
+                if n > want { stageEnd = n - want }
+                payloadArrived(min(n, want))
                 continue
             }
             // A whole header is needed, and a clear-to-write's extension with it.
@@ -459,13 +477,15 @@ public final class TCPChannel {
                 staged -= WriteTarget.size
             }
             if staged < FrameHeader.size {
+                if drained { return }
                 if stageStart > 0 {
                     let left = stageEnd - stageStart
                     if left > 0 { stage.copyMemory(from: stage + stageStart, byteCount: left) }
                     stageStart = 0
                     stageEnd = left
                 }
-                let n = hfr_recv(fd, stage + stageEnd, TCPChannel.stageBytes - stageEnd)
+                let room = min(TCPChannel.stageBytes - stageEnd, readAhead)
+                let n = hfr_recv(fd, stage + stageEnd, room)
                 if n == 0 { throw .closedByPeer }
                 if n < 0 {
                     let e = Errno.current
@@ -476,6 +496,7 @@ public final class TCPChannel {
                 read += n
                 bytesReceived += n
                 stageEnd += n
+                if n < room { drained = true }
                 continue
             }
             let header: FrameHeader
@@ -484,6 +505,7 @@ public final class TCPChannel {
             stageStart += FrameHeader.size
             framesReceived += 1
             if header.kind == .data {
+                readAhead = Int(header.length) <= TCPChannel.smallPayload ? TCPChannel.stageBytes : 8192
                 do {
                     let (target, cookie) = try delegate.channel(self, dataHeader: header)
                     rxHeader = header

@@ -128,10 +128,13 @@ extension Communicator {
         let total = try Arguments.byteCount(count: countPerPeer * 1, type: type, times: size)
         let inPlace = send != nil && send == UnsafeRawPointer(recv)
         if !inPlace { try Arguments.checkDisjoint(send: send, sendBytes: total, recv: recv, recvBytes: total) }
-        let counts = Array(repeating: countPerPeer, count: size)
-        let displs = (0..<size).map { $0 * countPerPeer }
-        let s = AllToAllSchedule.build(rank: rank, ranks: size, type: type, sendCounts: counts, sendDispls: displs,
-                                       recvCounts: counts, recvDispls: displs, inPlace: inPlace, equalCount: countPerPeer)
+        let key = ScheduleKey(algorithm: nil, count: countPerPeer, type: type, op: .sum, inPlace: inPlace, chunk: 0)
+        let s = cachedSchedule(key) {
+            let counts = Array(repeating: countPerPeer, count: size)
+            let displs = (0..<size).map { $0 * countPerPeer }
+            return AllToAllSchedule.build(rank: rank, ranks: size, type: type, sendCounts: counts, sendDispls: displs,
+                                          recvCounts: counts, recvDispls: displs, inPlace: inPlace, equalCount: countPerPeer)
+        }
         return try submit(s, "all-to-all", type: type, send: send, recv: recv, willWait: willWait)
     }
 

@@ -26,7 +26,8 @@ public final class Communicator: @unchecked Sendable {
 
     /// Schedules are pure functions of these; repeated collectives (every training step) reuse them.
     struct ScheduleKey: Hashable {
-        var algorithm: AllreduceAlgorithm
+        /// The allreduce algorithm; nil for an all-to-all with equal counts.
+        var algorithm: AllreduceAlgorithm?
         var count: Int
         var type: DataType
         var op: ReduceOp

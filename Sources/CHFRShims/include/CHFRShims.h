@@ -17,6 +17,8 @@ ssize_t hfr_send2(int fd, const void *a, size_t alen, const void *b, size_t blen
 ssize_t hfr_sendv(int fd, const struct iovec *iov, int n);
 /// recv(2) with MSG_DONTWAIT.
 ssize_t hfr_recv(int fd, void *buf, size_t len);
+/// recvmsg(2) into up to two buffers (the rest of a payload, then read-ahead space) with MSG_DONTWAIT.
+ssize_t hfr_recv2(int fd, void *a, size_t alen, void *b, size_t blen);
 /// The calling thread's errno.
 int hfr_errno(void);
 /// gettid(2).
