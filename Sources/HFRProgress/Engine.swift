@@ -60,6 +60,12 @@ public final class Engine: @unchecked Sendable {
     var lastActive: UInt64 = 0
     /// Set when epoll reports the eventfd: workers finished jobs, or a submitter woke the loop.
     var wakeReadable = false
+    /// Whether the last turn had something arrive (data, frames, finished reductions) or
+    /// submissions to take: a caller that drives yields its core only after a turn that found
+    /// none, when ranks outnumber cores (RDMA completions raise no event: it yields after every
+    /// turn there).
+    var turnFoundWork = false
+    var busyTurns = 0
     /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
     let announcements = Atomic<Int>(0)
     var stopSeen = false
@@ -258,9 +264,13 @@ public final class Engine: @unchecked Sendable {
     /// linger when the engine must stop.
     func turn() -> UInt64? {
         let now = MonotonicClock.nanoseconds()
+        var incoming = false
         _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
+            // A socket that stays writable reports at every turn: only arrivals count as work.
+            if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 { incoming = true }
             self.dispatch(token: token, events: events)
         }
+        turnFoundWork = incoming || announcements.load(ordering: .relaxed) > 0
         if let lingerNanoseconds = drainWake() { return lingerNanoseconds }
         if !rdmaPorts.isEmpty { pollCompletions() }
         settle()
@@ -296,7 +306,9 @@ public final class Engine: @unchecked Sendable {
                 wake.signal()
                 return request.test()
             }
-            if config.yieldWhilePolling { sched_yield() }
+            // At most 8 turns in a row keep the core, whatever they find.
+            busyTurns = turnFoundWork && rdmaPorts.isEmpty && busyTurns < 8 ? busyTurns + 1 : 0
+            if config.yieldWhilePolling && busyTurns == 0 { sched_yield() }
         }
         return true
     }
