@@ -438,8 +438,9 @@ public final class TCPChannel {
 
     private func readFrames(budget: Int) throws(ChannelError) {
         var read = 0
-        // A read that returns less than it asked for emptied the socket: reading again would only
-        // cost a system call that fails with EAGAIN (epoll reports the socket again when more comes).
+        // A read that returns less than it asked for, between frames or past a payload's end,
+        // emptied the socket: reading again would only cost a system call that fails with EAGAIN
+        // (epoll reports the socket again when more comes).
         var drained = false
         // A frame handled below may take this channel down (a peer's link-down notice): stop then.
         while read < budget && isOpen {
@@ -465,7 +466,9 @@ public final class TCPChannel {
                 }
                 read += n
                 bytesReceived += n
-                if n < want + ahead { drained = true }
+                // A payload cut short is likely still streaming in (a large fragment the sender is
+                // writing right now): read on, as a `recv` costs less than another trip through epoll.
+                if n >= want && n < want + ahead { drained = true }
                 if n > want { stageEnd = n - want }
                 payloadArrived(min(n, want))
                 continue
