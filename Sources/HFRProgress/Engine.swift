@@ -65,6 +65,7 @@ public final class Engine: @unchecked Sendable {
     /// none, when ranks outnumber cores (RDMA completions raise no event: it yields after every
     /// turn there).
     var turnFoundWork = false
+    /// Turns in a row a driving caller kept its core after finding work (at most 8).
     var busyTurns = 0
     /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
     let announcements = Atomic<Int>(0)

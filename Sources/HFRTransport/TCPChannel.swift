@@ -408,9 +408,10 @@ public final class TCPChannel {
     /// burst of control frames and small messages costs one `recv`; whatever part of a payload
     /// arrived there is copied to its destination. The rest of a large payload is received
     /// straight into place by a `recvmsg` that reads ahead into the stage behind it. A read that
-    /// returns less than it asked for ends the call: the socket is empty, and level-triggered
-    /// epoll reports it again when more arrives (4 ranks, 64 KiB all-to-all: 3 `recv`s per
-    /// message became 1).
+    /// ends between frames or past a payload's end with less than it asked for ends the call: the
+    /// socket is empty, and level-triggered epoll reports it again when more arrives (4 ranks,
+    /// 64 KiB all-to-all: 3 `recv`s per message became 1). A read cut short inside a payload
+    /// reads on: a large fragment is likely still streaming in.
     ///
     /// On a reliable channel the count of frames taken goes back in one `ack` per call; the
     /// return value says that the channel has something to write now.
