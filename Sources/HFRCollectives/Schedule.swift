@@ -69,10 +69,8 @@ public struct Schedule: Sendable {
         recvCount = Array(repeating: 0, count: ranks)
     }
 
-    /// The peers this schedule exchanges messages with.
-    public var peers: [Int] {
-        (0..<sendCount.count).filter { sendCount[$0] > 0 || recvCount[$0] > 0 }
-    }
+    /// The peers this schedule exchanges messages with (filled by `ScheduleBuilder.finish`).
+    public var peers: [Int] = []
 }
 
 /// A 32-bit hash (FNV-1a) of the arguments of a collective that every rank must pass alike.
@@ -173,6 +171,7 @@ public struct ScheduleBuilder {
             if step.kind == .send { ssteps[ss[Int(step.peer)] + Int(step.index)] = Int32(i); messages[Int(step.peer)] += 1 }
         }
         s.recvStart = rs; s.sendStart = ss; s.recvSteps = rsteps; s.sendSteps = ssteps; s.messagesPerPeer = messages
+        s.peers = (0..<ranks).filter { messages[$0] > 0 }
         return s
     }
 }

@@ -18,23 +18,25 @@ final class ActiveCollective {
     var deadline: UInt64 = 0
 
     /// Predecessors not yet complete, per step.
-    var pending: [Int32]
+    let pending: StateColumn<Int32>
     /// Bytes moved so far, per send or recv step (for sends: handed to the kernel).
-    var progress: [Int]
+    let progress: StateColumn<Int>
     /// For sends: bytes cut into fragments and queued so far.
-    var queued: [Int]
+    let queued: StateColumn<Int>
     /// Per step: 0 waiting, 1 ready (send waiting for its clear-to-send, recv posted), 2 running, 3 done.
-    var state: [UInt8]
+    let state: StateColumn<UInt8>
     /// For sends: whether the receiver's clear-to-send has arrived.
-    var cleared: [Bool]
+    let cleared: StateColumn<Bool>
     /// For sends: whether it went out eagerly, before its clear-to-send (which then only returns credit).
-    var eager: [Bool]
+    let eager: StateColumn<Bool>
+    /// The memory of the columns above and of `outstanding`: one allocation per collective.
+    private let block: UnsafeMutableRawPointer
     /// For sends to an RDMA peer: where the receiver's clear-to-write says the message lands
     /// (allocated when the first one arrives).
     var targets: [WriteTarget?] = []
     var remaining: Int
     /// Send and recv steps still incomplete, per peer.
-    var outstanding: [Int32]
+    let outstanding: StateColumn<Int32>
     var finished = false
     /// For a send or receive between two ranks: the other rank; -1 for collectives.
     var pointToPointPeer = -1
@@ -46,15 +48,29 @@ final class ActiveCollective {
         self.sequence = sequence; self.schedule = schedule; self.request = request
         self.type = type; self.op = op; self.ranks = ranks; sendBase = send; recvBase = recv
         let n = schedule.steps.count
-        pending = schedule.predecessorCount
-        progress = Array(repeating: 0, count: n)
-        queued = Array(repeating: 0, count: n)
-        state = Array(repeating: 0, count: n)
-        cleared = Array(repeating: false, count: n)
-        eager = Array(repeating: false, count: n)
         remaining = n
-        outstanding = schedule.messagesPerPeer
+        // 8-byte columns first, then 4-byte ones, then bytes: each stays aligned.
+        let perStep = 2 * MemoryLayout<Int>.stride + MemoryLayout<Int32>.stride + MemoryLayout<UInt8>.stride + 2 * MemoryLayout<Bool>.stride
+        block = .allocate(byteCount: max(8, n * perStep + ranks * MemoryLayout<Int32>.stride), alignment: 8)
+        var at = block
+        func column<T>(_ count: Int, _ initial: T) -> StateColumn<T> {
+            let p = at.bindMemory(to: T.self, capacity: count)
+            p.initialize(repeating: initial, count: count)
+            at += count * MemoryLayout<T>.stride
+            return StateColumn(base: p)
+        }
+        progress = column(n, 0)
+        queued = column(n, 0)
+        pending = column(n, 0)
+        outstanding = column(ranks, 0)
+        state = column(n, 0)
+        cleared = column(n, false)
+        eager = column(n, false)
+        for i in 0..<n { pending[i] = schedule.predecessorCount[i] }
+        for p in 0..<ranks { outstanding[p] = schedule.messagesPerPeer[p] }
     }
+
+    deinit { block.deallocate() }
 
     @inline(__always) func pointer(_ ref: BufferRef) -> UnsafeMutableRawPointer {
         switch ref.buffer {
@@ -82,6 +98,17 @@ final class ActiveCollective {
 
     /// Peers with messages still outstanding (for timeout messages).
     var waitingFor: [Int] { (0..<ranks).filter { outstanding[$0] > 0 } }
+}
+
+/// Per-step (or per-peer) state of a collective, in memory the collective owns: reads and writes
+/// happen in place, with none of an array's copy-on-write checks or reference counting on the
+/// fragment path.
+struct StateColumn<T> {
+    let base: UnsafeMutablePointer<T>
+    @inline(__always) subscript(i: Int) -> T {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
 }
 
 /// A reusable scratch allocation (64-byte aligned).
