@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CHFRShims.h"
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -25,14 +26,20 @@ int hfr_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int maxevents, 
     return n;
 }
 
+/* Points `msg` at the non-empty ones of two buffers, in order. */
+static void two_buffers(struct msghdr *msg, struct iovec iov[2], void *a, size_t alen, void *b, size_t blen) {
+    int n = 0;
+    if (alen) { iov[n].iov_base = a; iov[n].iov_len = alen; n++; }
+    if (blen) { iov[n].iov_base = b; iov[n].iov_len = blen; n++; }
+    memset(msg, 0, sizeof *msg);
+    msg->msg_iov = iov;
+    msg->msg_iovlen = (size_t)n;
+}
+
 ssize_t hfr_send2(int fd, const void *a, size_t alen, const void *b, size_t blen) {
     struct iovec iov[2];
-    int n = 0;
-    if (alen) { iov[n].iov_base = (void *)a; iov[n].iov_len = alen; n++; }
-    if (blen) { iov[n].iov_base = (void *)b; iov[n].iov_len = blen; n++; }
-    struct msghdr msg = {0};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n;
+    struct msghdr msg;
+    two_buffers(&msg, iov, (void *)a, alen, (void *)b, blen);
     return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -49,12 +56,8 @@ ssize_t hfr_recv(int fd, void *buf, size_t len) {
 
 ssize_t hfr_recv2(int fd, void *a, size_t alen, void *b, size_t blen) {
     struct iovec iov[2];
-    int n = 0;
-    if (alen) { iov[n].iov_base = a; iov[n].iov_len = alen; n++; }
-    if (blen) { iov[n].iov_base = b; iov[n].iov_len = blen; n++; }
-    struct msghdr msg = {0};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n;
+    struct msghdr msg;
+    two_buffers(&msg, iov, a, alen, b, blen);
     return recvmsg(fd, &msg, MSG_DONTWAIT);
 }
 

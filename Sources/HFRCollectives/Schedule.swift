@@ -165,13 +165,13 @@ public struct ScheduleBuilder {
             ss[p + 1] = ss[p] + Int(s.sendCount[p])
         }
         var rsteps = [Int32](repeating: -1, count: rs[ranks]), ssteps = [Int32](repeating: -1, count: ss[ranks])
-        var messages = [Int32](repeating: 0, count: ranks)
         for (i, step) in s.steps.enumerated() {
-            if step.kind == .recv { rsteps[rs[Int(step.peer)] + Int(step.index)] = Int32(i); messages[Int(step.peer)] += 1 }
-            if step.kind == .send { ssteps[ss[Int(step.peer)] + Int(step.index)] = Int32(i); messages[Int(step.peer)] += 1 }
+            if step.kind == .recv { rsteps[rs[Int(step.peer)] + Int(step.index)] = Int32(i) }
+            if step.kind == .send { ssteps[ss[Int(step.peer)] + Int(step.index)] = Int32(i) }
         }
-        s.recvStart = rs; s.sendStart = ss; s.recvSteps = rsteps; s.sendSteps = ssteps; s.messagesPerPeer = messages
-        s.peers = (0..<ranks).filter { messages[$0] > 0 }
+        s.recvStart = rs; s.sendStart = ss; s.recvSteps = rsteps; s.sendSteps = ssteps
+        s.messagesPerPeer = (0..<ranks).map { s.sendCount[$0] + s.recvCount[$0] }
+        s.peers = (0..<ranks).filter { s.messagesPerPeer[$0] > 0 }
         return s
     }
 }

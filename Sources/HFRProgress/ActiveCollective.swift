@@ -53,6 +53,12 @@ final class ActiveCollective {
         let perStep = 2 * MemoryLayout<Int>.stride + MemoryLayout<Int32>.stride + MemoryLayout<UInt8>.stride + 2 * MemoryLayout<Bool>.stride
         block = .allocate(byteCount: max(8, n * perStep + ranks * MemoryLayout<Int32>.stride), alignment: 8)
         var at = block
+        func column<T>(_ values: [T]) -> StateColumn<T> {
+            let p = at.bindMemory(to: T.self, capacity: values.count)
+            _ = UnsafeMutableBufferPointer(start: p, count: values.count).initialize(from: values)
+            at += values.count * MemoryLayout<T>.stride
+            return StateColumn(base: p)
+        }
         func column<T>(_ count: Int, _ initial: T) -> StateColumn<T> {
             let p = at.bindMemory(to: T.self, capacity: count)
             p.initialize(repeating: initial, count: count)
@@ -61,13 +67,11 @@ final class ActiveCollective {
         }
         progress = column(n, 0)
         queued = column(n, 0)
-        pending = column(n, 0)
-        outstanding = column(ranks, 0)
+        pending = column(schedule.predecessorCount)
+        outstanding = column(schedule.messagesPerPeer)
         state = column(n, 0)
         cleared = column(n, false)
         eager = column(n, false)
-        for i in 0..<n { pending[i] = schedule.predecessorCount[i] }
-        for p in 0..<ranks { outstanding[p] = schedule.messagesPerPeer[p] }
     }
 
     deinit { block.deallocate() }

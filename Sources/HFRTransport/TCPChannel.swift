@@ -125,7 +125,8 @@ public final class TCPChannel {
     /// How far to read ahead: all of the stage after small data frames, so that a message of up
     /// to 64 KiB with its neighbours costs one `recv` (copying it out of the stage is cheaper than
     /// a system call); 8 KiB after large ones, whose payload goes straight into place.
-    private var readAhead = 8192
+    private var readAhead = TCPChannel.largeReadAhead
+    private static let largeReadAhead = 8192
     private static let smallPayload = 64 << 10
     private let stage = UnsafeMutableRawPointer.allocate(byteCount: TCPChannel.stageBytes, alignment: 64)
     private var stageStart = 0, stageEnd = 0
@@ -509,7 +510,7 @@ public final class TCPChannel {
             stageStart += FrameHeader.size
             framesReceived += 1
             if header.kind == .data {
-                readAhead = Int(header.length) <= TCPChannel.smallPayload ? TCPChannel.stageBytes : 8192
+                readAhead = Int(header.length) <= TCPChannel.smallPayload ? TCPChannel.stageBytes : TCPChannel.largeReadAhead
                 do {
                     let (target, cookie) = try delegate.channel(self, dataHeader: header)
                     rxHeader = header
