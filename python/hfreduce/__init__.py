@@ -494,11 +494,13 @@ class Communicator:
             h, self._handle = self._handle, None
             pending = list(self._pending.values())
             self._pending.clear()
-        for r in pending:
-            # After hfrCommAbort the requests belong to a freed communicator: they are
-            # never passed to the library again (their small C handles are leaked).
-            r._orphan()
-        _check(self._lib.hfrCommAbort(h), None, "hfrCommAbort")
+        try:
+            _check(self._lib.hfrCommAbort(h), None, "hfrCommAbort")
+        finally:
+            # The abort failed what was still pending; waiting returns at once, with what the
+            # library reports (success for work that finished first), and frees the handles.
+            for r in pending:
+                r._settle()
 
     def _forget(self, r):
         with self._lock:
@@ -544,29 +546,26 @@ class Request:
     def wait(self):
         """Blocks until the operation completes; returns the buffer or raises its error.
         May be called again: returns (or raises) the same."""
-        with self._lock:
-            if not self._finished:
-                code = self._comm._lib.hfrWait(self._handle)
-                self._finished = True
-                self._handle = None
-                self._keep = ()  # the library is done with the buffers
-                if code != _errors.SUCCESS:
-                    try:
-                        _raise(code, self._comm._handle, "hfrWait")
-                    except Error as e:
-                        self._error = e
-                self._comm._forget(self)
+        self._settle()
         if self._error is not None:
             raise self._error
         return self.buffer
 
-    def _orphan(self):
+    def _settle(self):
+        """Waits in the library once (which frees the handle) and keeps the outcome."""
         with self._lock:
-            if not self._finished:
-                self._finished = True
-                self._handle = None
-                self._error = AbortedError("the communicator was aborted before this request "
-                                           "was waited", code=_errors.ABORTED)
+            if self._finished:
+                return
+            code = self._comm._lib.hfrWait(self._handle)
+            self._finished = True
+            self._handle = None
+            self._keep = ()  # the library is done with the buffers
+            if code != _errors.SUCCESS:
+                try:
+                    _raise(code, self._comm._handle, "hfrWait")
+                except Error as e:
+                    self._error = e
+        self._comm._forget(self)
 
     def __repr__(self):
         return "<hfreduce.Request %s>" % ("finished" if self._finished else "pending")
