@@ -28,14 +28,28 @@ enum Arguments {
     }
 
     /// The bytes that blocks at `displs` of `counts` elements reach.
-    static func extent(_ counts: [Int], _ displs: [Int], type: DataType, name: String) throws(HFRError) -> Int {
+    /// `counts` and `displs` are named `<prefix>Counts` and `<prefix>Displs` in errors.
+    static func extent(_ counts: [Int], _ displs: [Int], type: DataType, prefix: String) throws(HFRError) -> Int {
         var end = 0
         for i in counts.indices where counts[i] > 0 {
-            let (e, o) = displs[i].addingReportingOverflow(counts[i])
-            guard !o else { throw .invalidArgument("\(name) block \(i) (displacement \(displs[i]), count \(counts[i])) overflows") }
-            end = max(end, try byteCount(count: e, type: type))
+            let (e, o1) = displs[i].addingReportingOverflow(counts[i])
+            let (bytes, o2) = e.multipliedReportingOverflow(by: type.size)
+            guard !o1 && !o2 else {
+                throw .invalidArgument("\(prefix)Displs[\(i)] = \(displs[i]) plus \(prefix)Counts[\(i)] = \(counts[i]) elements of \(type) overflows the byte size")
+            }
+            end = max(end, bytes)
         }
         return end
+    }
+
+    /// The non-empty blocks at `displs` of `counts` elements must not overlap (two peers' data
+    /// would land on the same bytes, and which one stays would depend on timing).
+    static func checkBlocksDisjoint(_ counts: [Int], _ displs: [Int], prefix: String) throws(HFRError) {
+        let blocks = counts.indices.filter { counts[$0] > 0 }.sorted { displs[$0] < displs[$1] }
+        for (a, b) in zip(blocks, blocks.dropFirst()) where displs[a] + counts[a] > displs[b] {
+            throw .invalidArgument("the blocks of ranks \(a) and \(b) overlap: \(prefix)Displs[\(a)] = \(displs[a]) with \(prefix)Counts[\(a)] = \(counts[a]) "
+                                   + "reaches past \(prefix)Displs[\(b)] = \(displs[b])")
+        }
     }
 
     /// Send and receive regions must not overlap (out-of-place operations).

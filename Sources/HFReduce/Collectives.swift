@@ -35,7 +35,11 @@ extension Communicator {
         try checkAlive()
         try checkRoot(root)
         let bytes = try Arguments.byteCount(count: count, type: type)
-        try Arguments.checkBuffers(send: rank == root ? send : UnsafeRawPointer(recv), recv: recv, bytes: bytes)
+        if rank == root {
+            try Arguments.checkBuffers(send: send, recv: recv, bytes: bytes)
+        } else if bytes > 0 && recv == nil {
+            throw .invalidArgument("receive buffer is NULL with a size of \(bytes) bytes")
+        }
         let inPlace = rank == root && send == UnsafeRawPointer(recv)
         let s = RootedSchedule.broadcast(rank: rank, ranks: size, root: root, count: count, type: type, inPlace: inPlace, chunkBytes: chunk(bytes))
         return try submit(s, "broadcast", type: type, send: rank == root ? send : nil, recv: recv, willWait: willWait)
@@ -160,8 +164,13 @@ extension Communicator {
             guard a.count == size else { throw .invalidArgument("\(name) has \(a.count) entries; the communicator has \(size) ranks") }
             if let i = a.firstIndex(where: { $0 < 0 }) { throw .invalidArgument("\(name)[\(i)] is \(a[i]); it must not be negative") }
         }
-        let sendExtent = try Arguments.extent(sendCounts, sendDispls, type: type, name: "send")
-        let recvExtent = try Arguments.extent(recvCounts, recvDispls, type: type, name: "receive")
+        guard sendCounts[rank] == recvCounts[rank] else {
+            throw .invalidArgument("sendCounts[\(rank)] is \(sendCounts[rank]) and recvCounts[\(rank)] is \(recvCounts[rank]): "
+                                   + "the block this rank (\(rank)) sends itself must be as long as the one it receives")
+        }
+        let sendExtent = try Arguments.extent(sendCounts, sendDispls, type: type, prefix: "send")
+        let recvExtent = try Arguments.extent(recvCounts, recvDispls, type: type, prefix: "recv")
+        try Arguments.checkBlocksDisjoint(recvCounts, recvDispls, prefix: "recv")
         if sendExtent > 0 && send == nil { throw .invalidArgument("send buffer is NULL with blocks up to \(sendExtent) bytes") }
         if recvExtent > 0 && recv == nil { throw .invalidArgument("receive buffer is NULL with blocks up to \(recvExtent) bytes") }
         try Arguments.checkDisjoint(send: send, sendBytes: sendExtent, recv: recv, recvBytes: recvExtent)

@@ -92,9 +92,13 @@ public func hfrGetVersion(_ version: UnsafeMutablePointer<Int32>?) -> hfrResult_
 @_cdecl("hfrGetUniqueId")
 public func hfrGetUniqueId(_ id: UnsafeMutablePointer<hfrUniqueId>?) -> hfrResult_t {
     guard let id else { return failure(.invalidArgument, "hfrGetUniqueId: id is NULL") }
+    var ip = InterfaceAddress.defaultAddress()
+    if let root = Environment.string("HFR_ROOT") {
+        do { ip = try SocketAddress(parsing: root).ip } catch {
+            return failure(.invalidArgument, "hfrGetUniqueId: HFR_ROOT=\(root) is not host:port (\(error))")
+        }
+    }
     do {
-        var ip = InterfaceAddress.defaultAddress()
-        if let root = Environment.string("HFR_ROOT") { ip = try SocketAddress(parsing: root).ip }
         let address = try RootReservation.reserve(ip: ip)
         var g = SystemRandomNumberGenerator()
         UniqueID(root: address, token: g.next()).encode(to: UnsafeMutableRawPointer(id))

@@ -17,48 +17,57 @@ final class RequestBox {
     init(_ request: CollectiveRequest, owner: CommBox) { self.request = request; self.owner = owner }
 }
 
-/// Live handles, so that a destroyed communicator or a released request passed back in is
-/// reported as an invalid argument instead of being dereferenced (detectable as long as the
-/// address has not been reused by a newer handle).
+/// Live handles. A handle is a number drawn from one counter and never handed out twice (not an
+/// object's address, which a newer object could reuse), so a destroyed communicator or a released
+/// request passed back in is always reported as an invalid argument, never taken for another
+/// one, and a request handle is never taken for a communicator or the other way round.
 enum Handles {
     private static let lock = ConditionLock()
-    nonisolated(unsafe) private static var comms: [UnsafeMutableRawPointer: CommBox] = [:]
-    nonisolated(unsafe) private static var requests: [UnsafeMutableRawPointer: RequestBox] = [:]
+    // Starts away from 0 and small integers a caller might pass by mistake; steps by 16 so that
+    // handles look like aligned pointers to tools that print them.
+    nonisolated(unsafe) private static var next: UInt = 0x4846_5200_0000
+    nonisolated(unsafe) private static var comms: [UInt: CommBox] = [:]
+    nonisolated(unsafe) private static var requests: [UInt: RequestBox] = [:]
+
+    private static func newKey() -> UInt {
+        next &+= 16
+        return next
+    }
 
     static func register(_ box: CommBox) -> OpaquePointer {
-        let p = Unmanaged.passRetained(box).toOpaque()
-        lock.withLock { comms[p] = box }
-        return OpaquePointer(p)
+        let key = lock.withLock { () -> UInt in
+            let k = newKey()
+            comms[k] = box
+            return k
+        }
+        return OpaquePointer(bitPattern: key)!
     }
 
     static func comm(_ handle: OpaquePointer?) -> CommBox? {
         guard let handle else { return nil }
-        return lock.withLock { comms[UnsafeMutableRawPointer(handle)] }
+        return lock.withLock { comms[UInt(bitPattern: UnsafeRawPointer(handle))] }
     }
 
-    /// Forgets the handle and drops the reference the registration held.
+    /// Forgets the handle.
     static func release(comm handle: OpaquePointer) {
-        let p = UnsafeMutableRawPointer(handle)
-        if lock.withLock({ comms.removeValue(forKey: p) }) != nil {
-            Unmanaged<CommBox>.fromOpaque(p).release()
-        }
+        _ = lock.withLock { comms.removeValue(forKey: UInt(bitPattern: UnsafeRawPointer(handle))) }
     }
 
     static func register(_ box: RequestBox) -> OpaquePointer {
-        let p = Unmanaged.passRetained(box).toOpaque()
-        lock.withLock { requests[p] = box }
-        return OpaquePointer(p)
+        let key = lock.withLock { () -> UInt in
+            let k = newKey()
+            requests[k] = box
+            return k
+        }
+        return OpaquePointer(bitPattern: key)!
     }
 
     static func request(_ handle: OpaquePointer?) -> RequestBox? {
         guard let handle else { return nil }
-        return lock.withLock { requests[UnsafeMutableRawPointer(handle)] }
+        return lock.withLock { requests[UInt(bitPattern: UnsafeRawPointer(handle))] }
     }
 
     static func release(request handle: OpaquePointer) {
-        let p = UnsafeMutableRawPointer(handle)
-        if lock.withLock({ requests.removeValue(forKey: p) }) != nil {
-            Unmanaged<RequestBox>.fromOpaque(p).release()
-        }
+        _ = lock.withLock { requests.removeValue(forKey: UInt(bitPattern: UnsafeRawPointer(handle))) }
     }
 }

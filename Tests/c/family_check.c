@@ -80,6 +80,38 @@ int main(void) {
     EXPECT(hfrRecv(NULL, C, hfrInt32, (rank + 1) % n, comm) == hfrInvalidArgument || n == 1, "recv NULL buffer");
     EXPECT(hfrBarrierAsync(comm, NULL) == hfrInvalidArgument, "barrier NULL request");
     EXPECT(hfrAllGather(a, a + 1, C, hfrInt32, comm) == hfrInvalidArgument && strstr(hfrGetLastError(comm), "overlap"), "overlapping allgather: %s", hfrGetLastError(comm));
+    EXPECT(hfrBroadcast(a, NULL, C, hfrInt32, 0, comm) == hfrInvalidArgument && strstr(hfrGetLastError(comm), "receive buffer is NULL"),
+           "broadcast into NULL: %s", hfrGetLastError(comm));
+    {
+        /* All-to-all-v: this rank's block to itself must have one length on both sides (a NULL
+           send buffer with nothing to send but a block to receive from itself once crashed). */
+        size_t zero[64] = {0}, self[64] = {0}, one[64], at1[64];
+        self[rank] = 4;
+        EXPECT(hfrAllToAllv(NULL, zero, zero, b, self, zero, hfrInt32, comm) == hfrInvalidArgument
+               && strstr(hfrGetLastError(comm), "sendCounts[") && strstr(hfrGetLastError(comm), "recvCounts["),
+               "self block of two lengths: %s", hfrGetLastError(comm));
+        for (int p = 0; p < n; p++) { one[p] = 1; at1[p] = (size_t)p; }
+        if (n > 1) {
+            EXPECT(hfrAllToAllv(a, one, at1, b, one, zero, hfrInt32, comm) == hfrInvalidArgument && strstr(hfrGetLastError(comm), "overlap"),
+                   "receive blocks on the same bytes: %s", hfrGetLastError(comm));
+        }
+        at1[n - 1] = (size_t)1 << 61;
+        EXPECT(hfrAllToAllv(a, one, sd, b, one, at1, hfrInt32, comm) == hfrInvalidArgument
+               && strstr(hfrGetLastError(comm), "recvDispls[") && strstr(hfrGetLastError(comm), "overflows"),
+               "displacement past the address space: %s", hfrGetLastError(comm));
+    }
+    {
+        /* A request handle, once waited on, stays invalid: never taken for a newer request. */
+        hfrRequest_t first, second;
+        OK(hfrBarrierAsync(comm, &first));
+        OK(hfrWait(first));
+        for (int k = 0; k < 8; k++) {
+            OK(hfrBarrierAsync(comm, &second));
+            EXPECT(second != first, "a new request got the handle of one already released");
+            EXPECT(hfrWait(first) == hfrInvalidArgument, "waiting twice on a request");
+            OK(hfrWait(second));
+        }
+    }
     OK(hfrBarrier(comm));
 
     OK(hfrCommDestroy(comm));

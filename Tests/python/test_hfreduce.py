@@ -191,6 +191,12 @@ def test_single_process_api():
         "        raise KeyError('boom')\n"
         "except KeyError:\n"
         "    assert c.closed and 'aborted' in repr(c)\n"
+        "for rank, size in ((0, 2 ** 32 + 1), (2 ** 32, 1), (-1, 2), (2, 2), (0, 0)):\n"
+        "    try:\n"
+        "        hfreduce.init(rank=rank, size=size, unique_id=uid)\n"
+        "        raise SystemExit('init(rank=%d, size=%d) was accepted' % (rank, size))\n"
+        "    except hfreduce.InvalidArgumentError as e:\n"
+        "        assert ('rank=%d' % rank) in str(e) or ('size=%d' % size) in str(e), str(e)\n"
         "print('OK', v)\n"
     )
     p = _py(code, env_for_jobs())

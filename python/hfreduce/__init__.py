@@ -114,6 +114,11 @@ def init(rank=None, size=None, unique_id=None):
         for name, v in (("rank", rank), ("size", size)):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise InvalidArgumentError("%s=%r must be an int" % (name, v))
+        # The C call takes 32-bit ints: check here, before ctypes would truncate silently.
+        if not 1 <= size < 2 ** 31:
+            raise InvalidArgumentError("size=%d must be in 1..%d" % (size, 2 ** 31 - 1))
+        if not 0 <= rank < size:
+            raise InvalidArgumentError("rank=%d must be in 0..%d (size=%d)" % (rank, size - 1, size))
         uid = _lib.UniqueId()
         ctypes.memmove(ctypes.addressof(uid), uid_bytes, UNIQUE_ID_BYTES)
         _check(lib.hfrCommInitRank(ctypes.byref(handle), size, uid, rank),
