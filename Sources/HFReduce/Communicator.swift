@@ -54,6 +54,7 @@ public final class Communicator: @unchecked Sendable {
         guard root.port != 0 else { throw .invalidArgument("root address \(root) has port 0") }
         let cfg: Configuration
         if let configuration { cfg = configuration } else { cfg = try Configuration.fromEnvironment() }
+        try cfg.validate()
         self.rank = rank; self.size = size; self.configuration = cfg
         let timeout = UInt64(cfg.timeoutSeconds * 1e9)
         let deadline = MonotonicClock.nanoseconds() &+ timeout

@@ -74,7 +74,6 @@ public struct Configuration: Sendable {
                 c.transport = t
             }
             if let v = try Environment.int("HFR_NSOCKS") {
-                guard (1...64).contains(v) else { throw ConfigurationError("HFR_NSOCKS=\(v) is outside 1...64") }
                 c.socketsPerPeer = v
                 c.socketsPerLink = v
             }
@@ -89,66 +88,93 @@ public struct Configuration: Sendable {
                 }
             }
             if let s = Environment.string("HFR_TIMEOUT") {
-                guard let v = Double(s), v > 0, v <= 1e7 else { throw ConfigurationError("HFR_TIMEOUT=\(s) is not a positive number of seconds") }
+                guard let v = Double(s) else { throw ConfigurationError("HFR_TIMEOUT=\(s) is not a number of seconds") }
                 c.timeoutSeconds = v
             }
             if let v = try Environment.bytes("HFR_CHUNK_SIZE") {
-                guard v == 0 || (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_CHUNK_SIZE=\(v) is outside 4K...64M") }
                 c.chunkBytes = v
             }
             if let v = try Environment.bytes("HFR_FRAGMENT_MAX") {
-                guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MAX=\(v) is outside 4K...64M") }
                 c.fragmentBytes = v
                 c.linkFragmentBytes = v
             }
             if let v = try Environment.bytes("HFR_FRAGMENT_MIN") {
-                guard (4096...(64 << 20)).contains(v) else { throw ConfigurationError("HFR_FRAGMENT_MIN=\(v) is outside 4K...64M") }
                 c.fragmentMinBytes = v
             }
             if let v = try Environment.int("HFR_MAX_INFLIGHT") {
-                guard (1...1024).contains(v) else { throw ConfigurationError("HFR_MAX_INFLIGHT=\(v) is outside 1...1024") }
                 c.maxInflightFragments = v
             }
             if let s = Environment.string("HFR_LINK_TIMEOUT") {
-                guard let v = Double(s), v > 0, v <= 3600 else { throw ConfigurationError("HFR_LINK_TIMEOUT=\(s) is not a number of seconds in (0, 3600]") }
+                guard let v = Double(s) else { throw ConfigurationError("HFR_LINK_TIMEOUT=\(s) is not a number of seconds") }
                 c.linkTimeoutSeconds = v
             }
             if let s = Environment.string("HFR_NUMA_BIND"), s != "0" && s != "1" {
                 throw ConfigurationError("HFR_NUMA_BIND=\(s): use 1 (pin threads and bind buffers to the NIC's NUMA node, the default) or 0 (neither)")
             }
             if let v = try Environment.int("HFR_REDUCE_THREADS") {
-                guard (0...64).contains(v) else { throw ConfigurationError("HFR_REDUCE_THREADS=\(v) is outside 0...64") }
                 c.reduceThreads = v
             }
             if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
             if let v = try Environment.bytes("HFR_EAGER_MAX") {
-                guard v <= 16 << 20 else { throw ConfigurationError("HFR_EAGER_MAX=\(v) is above 16M") }
                 c.eagerMaxBytes = v
             }
             if let v = try Environment.int("HFR_EAGER_CREDITS") {
-                guard (1...1024).contains(v) else { throw ConfigurationError("HFR_EAGER_CREDITS=\(v) is outside 1...1024") }
                 c.eagerCredits = v
             }
             if let v = try Environment.int("HFR_SPIN_YIELD") { c.yieldWhilePolling = v != 0 }
-            if let v = try Environment.int("HFR_SPIN") {
-                guard v >= 0 else { throw ConfigurationError("HFR_SPIN=\(v) must not be negative") }
-                c.spinMicroseconds = v
-            }
+            if let v = try Environment.int("HFR_SPIN") { c.spinMicroseconds = v }
             if let v = try Environment.bytes("HFR_SOCKET_BUFFER") { c.socketBufferBytes = v }
-            if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") {
-                guard v >= 4096 else { throw ConfigurationError("HFR_SOCKET_INFLIGHT=\(v) is below 4K") }
-                c.socketInflightBytes = v
-            }
+            if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") { c.socketInflightBytes = v }
             if Environment.string("HFR_FRAGMENT_MIN") == nil { c.fragmentMinBytes = min(c.fragmentMinBytes, c.linkFragmentBytes) }
-            if c.fragmentMinBytes > c.linkFragmentBytes {
-                throw ConfigurationError("HFR_FRAGMENT_MIN=\(c.fragmentMinBytes) is above the largest fragment, \(c.linkFragmentBytes) (HFR_FRAGMENT_MAX; 64K over several links when unset)")
-            }
+            try c.checkRanges()
         } catch let e as ConfigurationError {
             throw HFRError.invalidArgument(e.description)
         } catch {
             throw HFRError(.internalError, "\(error)")
         }
         return c
+    }
+
+    /// Checks every setting against its range; an error names the environment variable (and the
+    /// property) and the value. `Communicator` calls it on every configuration, also one built
+    /// in code, so a bad value is refused before anything is started.
+    public func validate() throws(HFRError) {
+        do { try checkRanges() } catch { throw .invalidArgument(error.description) }
+    }
+
+    private func checkRanges() throws(ConfigurationError) {
+        func within<T: Comparable>(_ v: T, _ r: ClosedRange<T>, _ name: String, _ property: String, _ shown: String) throws(ConfigurationError) {
+            guard r.contains(v) else { throw ConfigurationError("\(name) (\(property)) is \(v); it must be in \(shown)") }
+        }
+        try within(socketsPerPeer, 1...64, "HFR_NSOCKS", "socketsPerPeer", "1...64")
+        if let socketsPerLink { try within(socketsPerLink, 1...64, "HFR_NSOCKS", "socketsPerLink", "1...64") }
+        guard timeoutSeconds > 0 && timeoutSeconds <= 1e7 else {  // also refuses NaN
+            throw ConfigurationError("HFR_TIMEOUT (timeoutSeconds) is \(timeoutSeconds); it must be a number of seconds in (0, 1e7]")
+        }
+        if chunkBytes != 0 { try within(chunkBytes, 4096...(64 << 20), "HFR_CHUNK_SIZE", "chunkBytes", "0 (automatic) or 4K...64M") }
+        try within(fragmentBytes, 4096...(64 << 20), "HFR_FRAGMENT_MAX", "fragmentBytes", "4K...64M")
+        try within(linkFragmentBytes, 4096...(64 << 20), "HFR_FRAGMENT_MAX", "linkFragmentBytes", "4K...64M")
+        try within(fragmentMinBytes, 4096...(64 << 20), "HFR_FRAGMENT_MIN", "fragmentMinBytes", "4K...64M")
+        // Fragments over TCP fall on a 4 KiB grid, which lets the receiver refuse one that
+        // repeats bytes of another.
+        for (v, name, property) in [(fragmentBytes, "HFR_FRAGMENT_MAX", "fragmentBytes"), (linkFragmentBytes, "HFR_FRAGMENT_MAX", "linkFragmentBytes"),
+                                    (fragmentMinBytes, "HFR_FRAGMENT_MIN", "fragmentMinBytes")] where v % 4096 != 0 {
+            throw ConfigurationError("\(name) (\(property)) is \(v); it must be a multiple of 4K")
+        }
+        if fragmentMinBytes > linkFragmentBytes {
+            throw ConfigurationError("HFR_FRAGMENT_MIN=\(fragmentMinBytes) is above the largest fragment, \(linkFragmentBytes) (HFR_FRAGMENT_MAX; 64K over several links when unset)")
+        }
+        try within(maxInflightFragments, 1...1024, "HFR_MAX_INFLIGHT", "maxInflightFragments", "1...1024")
+        guard linkTimeoutSeconds > 0 && linkTimeoutSeconds <= 3600 else {
+            throw ConfigurationError("HFR_LINK_TIMEOUT (linkTimeoutSeconds) is \(linkTimeoutSeconds); it must be a number of seconds in (0, 3600]")
+        }
+        try within(reduceThreads, 0...64, "HFR_REDUCE_THREADS", "reduceThreads", "0...64")
+        try within(inlineReduceBytes, 0...Int.max, "HFR_INLINE_REDUCE", "inlineReduceBytes", "0 or more bytes")
+        try within(eagerMaxBytes, 0...(16 << 20), "HFR_EAGER_MAX", "eagerMaxBytes", "0...16M")
+        try within(eagerCredits, 1...1024, "HFR_EAGER_CREDITS", "eagerCredits", "1...1024")
+        try within(spinMicroseconds, 0...10_000_000, "HFR_SPIN", "spinMicroseconds", "0...10000000 (10 s)")
+        try within(socketBufferBytes, 0...(1 << 30), "HFR_SOCKET_BUFFER", "socketBufferBytes", "0 (kernel autotuning)...1G")
+        try within(socketInflightBytes, 4096...(1 << 30), "HFR_SOCKET_INFLIGHT", "socketInflightBytes", "4K...1G")
     }
 
     /// The algorithm for one allreduce: the explicit choice, else by size and rank count, from
