@@ -63,8 +63,8 @@ public enum Rendezvous {
         try TCPSocket.setNonBlocking(lfd)
         var addresses = [RankAddress?](repeating: nil, count: size)
         addresses[0] = listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)], hcaPorts: listen.hcaPorts) : listen
-        var conns: [Int32] = []
-        defer { for fd in conns { close(fd) } }
+        var conns: [(rank: Int, fd: Int32)] = []
+        defer { for c in conns { close(c.fd) } }
         var joined = 1
         while joined < size {
             do { try TCPSocket.poll(lfd, events: Int16(POLLIN), deadline: deadline) } catch {
@@ -123,7 +123,7 @@ public enum Rendezvous {
             } else {
                 addresses[from] = RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount), hcaPorts: hcaPorts)
             }
-            conns.append(fd)
+            conns.append((from, fd))
             joined += 1
         }
         let commID = randomID()
@@ -138,12 +138,12 @@ public enum Rendezvous {
             table += [0, 0]
             table += encodeNICs(a.nics)
         }
-        for fd in conns {
+        for (rank, fd) in conns {
             var ok = Handshake(kind: .accept, jobToken: jobToken, commID: commID, fromRank: 0, toRank: 0, ranks: size)
             ok.value = commID
             let msg = ok.bytes + withUnsafeBytes(of: UInt32(table.count).littleEndian) { Array($0) } + table
             do { try msg.withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) } } catch {
-                throw RendezvousError("rendezvous: cannot send the address table: \(error)")
+                throw RendezvousError("rendezvous: cannot send the address table to rank \(rank): \(error)")
             }
         }
         return RendezvousResult(addresses: addresses.map { $0! }, commID: commID)

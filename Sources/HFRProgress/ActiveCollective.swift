@@ -29,6 +29,11 @@ final class ActiveCollective {
     let cleared: StateColumn<Bool>
     /// For sends: whether it went out eagerly, before its clear-to-send (which then only returns credit).
     let eager: StateColumn<Bool>
+    /// For receives over TCP: where the step's coverage bits start (in words of `coverage`).
+    let coverageStart: StateColumn<Int>
+    /// One bit per `FragmentGrid.grain` bytes of every received message, set as fragments are
+    /// announced (see `claim`).
+    private let coverage: UnsafeMutablePointer<UInt64>
     /// The memory of the columns above and of `outstanding`: one allocation per collective.
     private let block: UnsafeMutableRawPointer
     /// For sends to an RDMA peer: where the receiver's clear-to-write says the message lands
@@ -49,9 +54,15 @@ final class ActiveCollective {
         self.type = type; self.op = op; self.ranks = ranks; sendBase = send; recvBase = recv
         let n = schedule.steps.count
         remaining = n
+        var starts = [Int](repeating: 0, count: n)
+        var words = 0
+        for (i, step) in schedule.steps.enumerated() where step.kind == .recv {
+            starts[i] = words
+            words += FragmentGrid.words(forMessageOf: step.length)
+        }
         // 8-byte columns first, then 4-byte ones, then bytes: each stays aligned.
-        let perStep = 2 * MemoryLayout<Int>.stride + MemoryLayout<Int32>.stride + MemoryLayout<UInt8>.stride + 2 * MemoryLayout<Bool>.stride
-        block = .allocate(byteCount: max(8, n * perStep + ranks * MemoryLayout<Int32>.stride), alignment: 8)
+        let perStep = 3 * MemoryLayout<Int>.stride + MemoryLayout<Int32>.stride + MemoryLayout<UInt8>.stride + 2 * MemoryLayout<Bool>.stride
+        block = .allocate(byteCount: max(8, n * perStep + words * 8 + ranks * MemoryLayout<Int32>.stride), alignment: 8)
         var at = block
         func column<T>(_ values: [T]) -> StateColumn<T> {
             let p = at.bindMemory(to: T.self, capacity: values.count)
@@ -67,6 +78,8 @@ final class ActiveCollective {
         }
         progress = column(n, 0)
         queued = column(n, 0)
+        coverageStart = column(starts)
+        coverage = column(words, UInt64(0)).base
         pending = column(schedule.predecessorCount)
         outstanding = column(schedule.messagesPerPeer)
         state = column(n, 0)
@@ -95,6 +108,17 @@ final class ActiveCollective {
         let k = Int(index)
         guard peer >= 0, peer < ranks, k >= 0, k < schedule.sendStart[peer + 1] - schedule.sendStart[peer] else { return nil }
         return Int(schedule.sendSteps[schedule.sendStart[peer] + k])
+    }
+
+    /// Records that receive step `i` takes bytes [offset, offset + length) from a fragment just
+    /// announced; false when the fragment is off the grid or repeats bytes (see `FragmentGrid`).
+    @inline(__always) func claim(_ i: Int, offset: Int, length: Int) -> Bool {
+        FragmentGrid.claim(coverage + coverageStart[i], offset: offset, length: length, messageLength: schedule.steps[i].length)
+    }
+
+    /// Undoes `claim` for a fragment whose payload was cut off when its socket went down.
+    func unclaim(_ i: Int, offset: Int, length: Int) {
+        FragmentGrid.unclaim(coverage + coverageStart[i], offset: offset, length: length)
     }
 
     /// Messages this rank sends to `peer` in this collective.

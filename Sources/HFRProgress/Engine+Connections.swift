@@ -122,10 +122,23 @@ extension Engine {
                 return
             }
             if p.phase == .awaitingReply {
-                guard h.kind == .accept, Int(h.fromRank) == p.peer, h.jobToken == config.jobToken, h.commID == config.commID,
-                      Int(h.link) * peers[p.peer].socketsPerLink + Int(h.socket) == p.socket else {
+                let wrong: String?
+                if h.kind == .reject {
+                    wrong = "refused the connection: \(HandshakeRefusal.Reason.describe(h.value)) (its log says more)"
+                } else if h.kind != .accept {
+                    wrong = "answered the handshake with a \(h.kind)"
+                } else if h.jobToken != config.jobToken || h.commID != config.commID {
+                    wrong = "accepted with another job token or communicator id"
+                } else if Int(h.fromRank) != p.peer {
+                    wrong = "accepted as rank \(h.fromRank)"
+                } else if Int(h.link) * peers[p.peer].socketsPerLink + Int(h.socket) != p.socket {
+                    wrong = "accepted for link \(h.link) socket \(h.socket), not the one dialed"
+                } else {
+                    wrong = nil
+                }
+                if let wrong {
                     dropPending(p, reason: nil)
-                    connectionLost(p.peer, channel: p.socket, "\(p.remote) refused the connection")
+                    connectionLost(p.peer, channel: p.socket, "\(p.remote) \(wrong)")
                     return
                 }
                 if peers[p.peer].rdma { beginQueuePairExchange(p) } else { attach(p, peer: p.peer, socket: p.socket) }
@@ -135,13 +148,15 @@ extension Engine {
                 }
                 if let why = h.mismatch(jobToken: config.jobToken, commID: config.commID, myRank: config.rank,
                                         ranks: config.ranks, sockets: { self.peers[$0].socketsPerLink }, links: { self.peers[$0].links.count }) {
-                    dropPending(p, reason: "rejected connection from \(p.remote): \(why)"); return
+                    refuse(p, h, why)
+                    return
                 }
                 let peer = peers[Int(h.fromRank)]
                 let channel = Int(h.link) * peer.socketsPerLink + Int(h.socket)
                 if peer.channels[channel] != nil || peer.down[channel] != nil || peer.phase == .failed || peer.phase == .closed
                     || (peer.rdma && peer.links[Int(h.link)].rdma != nil) {
-                    dropPending(p, reason: "rejected connection from \(p.remote): rank \(h.fromRank) link \(h.link) socket \(h.socket) is already connected"); return
+                    refuse(p, h, HandshakeRefusal(.alreadyConnected, "rank \(h.fromRank) link \(h.link) socket \(h.socket) is already connected"))
+                    return
                 }
                 var reply = Handshake(kind: .accept, jobToken: config.jobToken, commID: config.commID,
                                       fromRank: config.rank, toRank: Int(h.fromRank), ranks: config.ranks)
@@ -159,6 +174,16 @@ extension Engine {
         }
     }
 
+    /// Answers a hello that does not match with a reject naming the reason (best effort: the
+    /// socket is new, its buffer empty), so the dialing rank can say what was wrong; logs it here.
+    func refuse(_ p: PendingConnection, _ hello: Handshake, _ why: HandshakeRefusal) {
+        var reply = Handshake(kind: .reject, jobToken: config.jobToken, commID: config.commID, fromRank: config.rank,
+                              toRank: Int(hello.fromRank), ranks: config.ranks)
+        reply.value = why.reason.rawValue
+        _ = reply.bytes.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        dropPending(p, reason: "rejected connection from \(p.remote): \(why)")
+    }
+
     func dropPending(_ p: PendingConnection, reason: String?) {
         if let reason { Log.warn(rank: config.rank, reason) }
         pending[p.id] = nil
@@ -169,8 +194,14 @@ extension Engine {
     /// Turns a finished handshake into a data channel. A peer over one link is connected once all
     /// its sockets are; a peer over several links as soon as one is, the others joining as they come.
     func attach(_ p: PendingConnection, peer rank: Int, socket channel: Int) {
-        pending[p.id] = nil
         let peer = peers[rank]
+        guard peer.channels[channel] == nil else {
+            // Cannot happen with the checks on both sides of the handshake; a second socket in the
+            // slot would leave the first registered with epoll under the same token.
+            dropPending(p, reason: "dropped a second connection for rank \(rank) socket \(channel) (\(p.remote))")
+            return
+        }
+        pending[p.id] = nil
         let l = channel / peer.socketsPerLink
         let ch = TCPChannel(fd: p.fd, peer: rank, link: l, index: channel, delegate: self,
                             maxPayload: config.fragmentBytes, reliable: peer.reliable)

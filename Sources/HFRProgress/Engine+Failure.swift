@@ -102,6 +102,27 @@ extension Engine {
         for p in pending.values where p.peer == rank { dropPending(p, reason: nil) }
     }
 
+    /// Makes sure nothing more reads or writes the buffers of collectives about to fail (the
+    /// caller may free them once it sees the error): reductions not started are dropped and the
+    /// running ones waited for; a payload half received goes on into the discard buffer; frames
+    /// queued for sending get their own copy of their payload.
+    func releaseBuffers() {
+        if !workers.isEmpty { workers.cancelAndWait() }
+        for peer in peers {
+            for case let ch? in peer.channels { release(ch) }
+            for ch in peer.down.values { release(ch) }
+        }
+    }
+
+    private func release(_ ch: TCPChannel) {
+        if let ck = ch.partialPayloadCookie, ck & Engine.parkedCookie == 0 {
+            // A fragment of a receive step (parked messages and discards land in engine memory).
+            let (target, discardCookie) = discardTarget()
+            ch.redirectPayload(to: target, cookie: discardCookie)
+        }
+        ch.detachPayloads()
+    }
+
     /// Breaks the communicator: fails every pending collective with `error` and (once) tells
     /// every connected peer, so that ranks not connected to the culprit learn of it too.
     func fail(_ error: CollectiveError, notifyPeers: Bool) {
@@ -114,6 +135,7 @@ extension Engine {
         let victims = order + backlog
         order.removeAll()
         backlog.removeAll()
+        if first { releaseBuffers() }
         for c in victims where !c.request.finished {
             if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
             unregister(c)

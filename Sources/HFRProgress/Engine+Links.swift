@@ -69,10 +69,16 @@ extension Engine {
         markDirty(ch)
     }
 
-    /// Frees the eager-pool slot of a parked message whose payload was half read when `ch` closed:
-    /// the frame was not taken, so the sender sends it again and it parks afresh.
+    /// Forgets a payload half read when `ch` closed: the frame was not taken, so the sender sends
+    /// it again. A parked message frees its eager-pool slot (it parks afresh); a fragment of a
+    /// receive step gives back its bytes' coverage.
     func releasePartialPayload(_ ch: TCPChannel) {
-        guard let ck = ch.partialPayloadCookie, ck != Engine.discardCookie, ck & Engine.parkedCookie != 0 else { return }
+        guard let ck = ch.partialPayloadCookie, ck != Engine.discardCookie else { return }
+        if ck & Engine.parkedCookie == 0 {
+            // A fragment of a receive step: its bytes come again, in the frame sent again.
+            if let (c, i) = lookup(ck), let h = ch.partialPayloadHeader { c.unclaim(i, offset: Int(h.offset), length: Int(h.length)) }
+            return
+        }
         let peer = peers[ch.peer]
         let slot = Int(ck & 0xFF)
         guard let k = peer.parked.firstIndex(where: { $0.slot == slot && !$0.complete }) else { return }

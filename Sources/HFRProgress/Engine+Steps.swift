@@ -353,15 +353,19 @@ extension Engine: ChannelDelegate {
         }
         if h.signature != c.schedule.signature {
             signatureMismatch(c, peer: channel.peer)
-            return discardTarget(h)
+            return discardTarget()
         }
         if eager && Int(h.length) != c.schedule.steps[i].length {
             fail(.mismatch("rank \(channel.peer) sent \(h.length) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"), notifyPeers: true)
-            return discardTarget(h)
+            return discardTarget()
         }
         let length = c.schedule.steps[i].length
         guard h.offset <= UInt64(length), Int(h.offset) + Int(h.length) <= length else {
             throw ChannelError.protocolViolation("fragment [\(h.offset), +\(h.length)) lies outside message \(h.index) of \(length) bytes")
+        }
+        guard c.claim(i, offset: Int(h.offset), length: Int(h.length)) else {
+            throw ChannelError.protocolViolation("fragment [\(h.offset), +\(h.length)) of message \(h.index) of \(c.request.name) repeats bytes of another "
+                                                 + "or is not on the \(FragmentGrid.grain)-byte grid")
         }
         return (c.pointer(c.schedule.steps[i].dst) + Int(h.offset), cookie(c, i))
     }
@@ -392,7 +396,7 @@ extension Engine: ChannelDelegate {
 
     /// Where the payload of a frame that belongs to a failed collective is read and dropped, so
     /// the stream stays in step.
-    func discardTarget(_ h: FrameHeader) -> (UnsafeMutableRawPointer, UInt64) {
+    func discardTarget() -> (UnsafeMutableRawPointer, UInt64) {
         if discard == nil { discard = .allocate(byteCount: max(config.fragmentBytes, config.eagerMaxBytes, 1), alignment: 64) }
         return (discard!, Engine.discardCookie)
     }
@@ -435,6 +439,9 @@ extension Engine: ChannelDelegate {
             }
         case .abort:
             let failed = Int(Int32(truncatingIfNeeded: h.index))
+            guard failed >= -1 && failed < config.ranks else {
+                throw ChannelError.protocolViolation("an abort frame from rank \(channel.peer) names rank \(failed), outside 0..<\(config.ranks)")
+            }
             if broken == nil {
                 if h.offset == CollectiveError.mismatch("").abortCode {
                     fail(.mismatch("rank \(channel.peer) reports that the ranks called a collective with different arguments (count, type, op or algorithm)"),

@@ -31,6 +31,8 @@ final class ReductionWorkers {
     private var jobHead = 0
     private var done: [UInt64] = []
     private var stopping = false
+    /// Jobs taken by a thread and not finished.
+    private var running = 0
     private var threads: [PosixThread] = []
     private let wake: EventFD
 
@@ -70,14 +72,32 @@ final class ReductionWorkers {
             let job = jobs[jobHead]
             jobHead += 1
             if jobHead == jobs.count { jobs.removeAll(keepingCapacity: true); jobHead = 0 }
+            running += 1
             lock.unlock()
             job.run()
             lock.lock()
             done.append(job.cookie)
+            running -= 1
+            if running == 0 && cancelling { lock.broadcast() }
             lock.unlock()
             wake.signal()
             lock.lock()
         }
+        lock.unlock()
+    }
+
+    private var cancelling = false
+
+    /// Drops the jobs no thread has started and waits for the ones running (after a failure,
+    /// before it is published: once the caller sees it, it may free the buffers they write). A
+    /// job is one chunk's reduction, so the wait is short and does not depend on any peer.
+    func cancelAndWait() {
+        lock.lock()
+        jobs.removeAll(keepingCapacity: true)
+        jobHead = 0
+        cancelling = true
+        while running > 0 { _ = lock.wait(untilNanoseconds: MonotonicClock.nanoseconds() &+ 10_000_000) }
+        cancelling = false
         lock.unlock()
     }
 

@@ -81,19 +81,53 @@ public struct Handshake: Equatable, Sendable {
         return h
     }
 
-    /// Checks a hello against what this rank expects; returns a sentence naming the mismatch.
-    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: (Int) -> Int, links: (Int) -> Int) -> String? {
-        if self.jobToken != jobToken { return "job token differs (HFR_JOB_TOKEN of another job?)" }
-        if self.commID != commID { return "communicator id 0x\(String(self.commID, radix: 16)) is not this communicator's" }
-        if Int(self.ranks) != ranks { return "peer says the job has \(self.ranks) ranks, this rank has \(ranks)" }
-        if Int(toRank) != myRank { return "peer called rank \(toRank), this is rank \(myRank)" }
-        if Int(fromRank) >= ranks || Int(fromRank) == myRank { return "peer claims to be rank \(fromRank)" }
+    /// Checks a hello against what this rank expects; returns the mismatch, or nil.
+    public func mismatch(jobToken: UInt64, commID: UInt64, myRank: Int, ranks: Int, sockets: (Int) -> Int, links: (Int) -> Int) -> HandshakeRefusal? {
+        if self.jobToken != jobToken { return HandshakeRefusal(.jobToken, "job token differs (HFR_JOB_TOKEN of another job?)") }
+        if self.commID != commID { return HandshakeRefusal(.communicator, "communicator id 0x\(String(self.commID, radix: 16)) is not this communicator's") }
+        if Int(self.ranks) != ranks { return HandshakeRefusal(.ranks, "peer says the job has \(self.ranks) ranks, this rank has \(ranks)") }
+        if Int(toRank) != myRank { return HandshakeRefusal(.toRank, "peer called rank \(toRank), this is rank \(myRank)") }
+        if Int(fromRank) >= ranks || Int(fromRank) == myRank { return HandshakeRefusal(.fromRank, "peer claims to be rank \(fromRank)") }
+        if Int(fromRank) < myRank {
+            return HandshakeRefusal(.fromRank, "peer claims to be rank \(fromRank), which this rank dials itself (the higher rank dials)")
+        }
         let k = sockets(Int(fromRank))
-        if Int(socket) >= k { return "socket number \(socket) is outside 0..<\(k) (HFR_NSOCKS differs?)" }
+        if Int(socket) >= k { return HandshakeRefusal(.socket, "socket number \(socket) is outside 0..<\(k) (HFR_NSOCKS differs?)") }
         let n = links(Int(fromRank))
-        if Int(link) >= n { return "link number \(link) is outside 0..<\(n) (the ranks disagree about their NICs)" }
+        if Int(link) >= n { return HandshakeRefusal(.link, "link number \(link) is outside 0..<\(n) (the ranks disagree about their NICs)") }
         return nil
     }
+}
+
+/// Why a rank refused a data connection: the sentence for its own log, and a code that goes back
+/// to the dialing rank in the `reject` handshake's `value`, so that both sides say what was wrong.
+public struct HandshakeRefusal: Error, Sendable, CustomStringConvertible {
+    public enum Reason: UInt64, Sendable {
+        case jobToken = 1, communicator, ranks, toRank, fromRank, socket, link, alreadyConnected
+
+        /// What the dialing rank reports for a reject with this code.
+        public var summary: String {
+            switch self {
+            case .jobToken: return "the job token differs (another job's HFR_JOB_TOKEN?)"
+            case .communicator: return "the communicator id differs"
+            case .ranks: return "the ranks disagree about the number of ranks"
+            case .toRank: return "the address belongs to another rank"
+            case .fromRank: return "it does not accept connections from this rank"
+            case .socket: return "the socket number is out of range (HFR_NSOCKS differs?)"
+            case .link: return "the link number is out of range (the ranks disagree about their NICs)"
+            case .alreadyConnected: return "that socket is already connected"
+            }
+        }
+
+        /// The summary for a reject's `value`, whatever it holds.
+        public static func describe(_ code: UInt64) -> String {
+            Reason(rawValue: code)?.summary ?? "reason code \(code)"
+        }
+    }
+
+    public let reason: Reason
+    public let description: String
+    public init(_ reason: Reason, _ description: String) { self.reason = reason; self.description = description }
 }
 
 public enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -134,6 +134,8 @@ public final class TCPChannel {
     private var rxTarget: UnsafeMutableRawPointer?
     private var rxRemaining = 0
     private var rxCookie: UInt64 = 0
+    /// Payload copies made by `detachPayloads`.
+    private var detached: [UnsafeMutableRawPointer] = []
 
     /// Counters for diagnostics.
     public private(set) var bytesSent = 0, bytesReceived = 0, framesSent = 0, framesReceived = 0
@@ -153,6 +155,7 @@ public final class TCPChannel {
         ring.deallocate()
         log.deallocate()
         headers.deallocate(); control.deallocate(); iov.deallocate(); stage.deallocate()
+        for p in detached { p.deallocate() }
         if isOpen { close(fd) }
     }
 
@@ -437,6 +440,39 @@ public final class TCPChannel {
     /// The cookie of a payload half read when the channel stopped (its frame is not counted as
     /// taken, so the sender sends it again), or nil.
     public var partialPayloadCookie: UInt64? { rxTarget != nil ? rxCookie : nil }
+
+    /// The header of that half-read frame, or nil.
+    public var partialPayloadHeader: FrameHeader? { rxTarget != nil ? rxHeader : nil }
+
+    /// Points the rest of the payload being received at `target`, under `cookie`: after its
+    /// collective failed, its buffer may be freed by the caller at any moment, while the stream
+    /// must still carry the frame to its end. `target` has room for `maxPayload` bytes.
+    public func redirectPayload(to target: UnsafeMutableRawPointer, cookie: UInt64) {
+        guard rxTarget != nil else { return }
+        rxTarget = target
+        rxCookie = cookie
+    }
+
+    /// Copies the payload of every data frame not completely written into memory the channel
+    /// owns (after a failure, before it is published): the caller may free its buffers as soon
+    /// as it sees the error, while the frames queued here still go out (a frame begun must be
+    /// finished to keep the stream in step, and dropping the others while a write that covers
+    /// them is being accounted for would lose count).
+    public func detachPayloads() {
+        var total = 0
+        for k in 0..<count where ring[(head + k) % capacity].payload != nil { total += ring[(head + k) % capacity].length }
+        guard total > 0 else { return }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 64)
+        var at = 0
+        for k in 0..<count {
+            let slot = (head + k) % capacity
+            guard let p = ring[slot].payload else { continue }
+            (copy + at).copyMemory(from: p, byteCount: ring[slot].length)
+            ring[slot].payload = UnsafeRawPointer(copy + at)
+            at += ring[slot].length
+        }
+        detached.append(copy)
+    }
 
     private func readFrames(budget: Int) throws(ChannelError) {
         var read = 0

@@ -69,14 +69,21 @@ final class HandshakeTests: XCTestCase {
         let back = try h.bytes.withUnsafeBytes { raw throws(HandshakeError) in try Handshake.decode(raw) }
         XCTAssertEqual(back, h)
         XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 }))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABD, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "job token"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x124, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "communicator"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 2, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "this is rank 2"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 5, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "ranks"))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 1 }, links: { _ in 1 })?.range(of: "HFR_NSOCKS"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABD, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "job token"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x124, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "communicator"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 2, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "this is rank 2"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 5, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "ranks"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 1 }, links: { _ in 1 })?.description.range(of: "HFR_NSOCKS"))
+        XCTAssertEqual(h.mismatch(jobToken: 0xABD, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.reason, .jobToken)
+        XCTAssertEqual(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 1 }, links: { _ in 1 })?.reason, .socket)
+        XCTAssertEqual(HandshakeRefusal.Reason.describe(1), HandshakeRefusal.Reason.jobToken.summary)
+        XCTAssertEqual(HandshakeRefusal.Reason.describe(99), "reason code 99")
+        var low = h
+        low.fromRank = 0
+        XCTAssertNotNil(low.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "the higher rank dials"))
         h.link = 1
         XCTAssertNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { $0 == 3 ? 2 : 1 }))
-        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.range(of: "link number 1"))
+        XCTAssertNotNil(h.mismatch(jobToken: 0xABC, commID: 0x123, myRank: 1, ranks: 4, sockets: { _ in 2 }, links: { _ in 1 })?.description.range(of: "link number 1"))
     }
 
     func testBadHandshakesAreRejected() {

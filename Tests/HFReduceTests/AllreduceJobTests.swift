@@ -106,6 +106,19 @@ final class AllreduceJobTests: XCTestCase {
         }
     }
 
+    /// A rank aborts during a large allreduce (1 MiB chunks: reductions go to the worker thread).
+    /// Every survivor's call fails, and nothing lands in its receive buffer once it has.
+    func testNothingLandsAfterACollectiveFailed() throws {
+        for (n, delay) in [(2, 5000), (3, 5000), (3, 30000)] {
+            let r = try JobRunner.run(ranks: n, limit: 60, program: "hfr-testworker", ["late-writes", "--abort-after-us", "\(delay)"],
+                                      environment: ["HFR_CHUNK_SIZE": "1M", "HFR_ALGO": "tree", "HFR_TIMEOUT": "20"])
+            XCTAssertFalse(r.output.contains("FAIL"), r.output)
+            for rank in 0..<(n - 1) {
+                XCTAssertTrue(r.output.contains("rank \(rank): late-writes OK"), "ranks \(n), abort after \(delay) us:\n\(r.output)")
+            }
+        }
+    }
+
     /// HFR_SOCKET_IFNAME picks the published interface; a name that matches nothing fails every
     /// rank at init with the list of interfaces.
     func testInterfaceSelection() throws {

@@ -311,6 +311,35 @@ do {
             iteration += 1
             if iteration > 100_000 { fail("the victim never died") }
         }
+    case "late-writes":
+        // A large allreduce is under way when the last rank aborts. Once a survivor's call has
+        // failed, its buffer is the caller's again: nothing may land in it any more, neither the
+        // rest of a fragment still streaming in nor a reduction a worker thread had in hand.
+        let count = 16 << 20
+        let send = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        for i in 0..<count { send.storeBytes(of: Float(i % 1000), toByteOffset: i * 4, as: Float.self) }
+        memset(recv, 0, count * 4)
+        try comm.barrier()  // every rank starts the allreduce before the abort can come
+        let request = try comm.allReduceAsync(send: send, recv: recv, count: count, type: .float32, op: .sum)
+        if rank == n - 1 {
+            usleep(UInt32(arg("--abort-after-us", 3000)))
+            comm.abort()
+            print("rank \(rank): aborted")
+            exit(0)
+        }
+        do {
+            try request.wait()
+            fail("the allreduce succeeded although rank \(n - 1) aborted")
+        } catch {
+            memset(recv, 0xA5, count * 4)
+            usleep(300_000)
+            let bytes = UnsafeRawBufferPointer(start: recv, count: count * 4)
+            if let k = bytes.firstIndex(where: { $0 != 0xA5 }) {
+                fail("byte \(k) of the receive buffer changed after the allreduce failed (\(error))")
+            }
+            print("rank \(rank): late-writes OK: nothing landed after \(error.code)")
+        }
     default:
         fail("unknown mode \(mode)")
     }
