@@ -161,6 +161,9 @@ public struct Configuration: Sendable {
                                     (fragmentMinBytes, "HFR_FRAGMENT_MIN", "fragmentMinBytes")] where v % 4096 != 0 {
             throw ConfigurationError("\(name) (\(property)) is \(v); it must be a multiple of 4K")
         }
+        if linkFragmentBytes > fragmentBytes {
+            throw ConfigurationError("linkFragmentBytes (\(linkFragmentBytes)) is above fragmentBytes (\(fragmentBytes)), the largest frame a receiver takes (HFR_FRAGMENT_MAX sets both)")
+        }
         if fragmentMinBytes > linkFragmentBytes {
             throw ConfigurationError("HFR_FRAGMENT_MIN=\(fragmentMinBytes) is above the largest fragment, \(linkFragmentBytes) (HFR_FRAGMENT_MAX; 64K over several links when unset)")
         }
