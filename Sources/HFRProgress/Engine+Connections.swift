@@ -176,8 +176,9 @@ extension Engine {
 
     /// Answers a hello that does not match with a reject naming the reason (best effort: the
     /// socket is new, its buffer empty), so the dialing rank can say what was wrong; logs it here.
+    /// The reject carries no job token or communicator id: a caller without them learns nothing.
     func refuse(_ p: PendingConnection, _ hello: Handshake, _ why: HandshakeRefusal) {
-        var reply = Handshake(kind: .reject, jobToken: config.jobToken, commID: config.commID, fromRank: config.rank,
+        var reply = Handshake(kind: .reject, jobToken: 0, commID: 0, fromRank: config.rank,
                               toRank: Int(hello.fromRank), ranks: config.ranks)
         reply.value = why.reason.rawValue
         _ = reply.bytes.withUnsafeBytes { send(p.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }

@@ -103,10 +103,18 @@ extension Engine {
     }
 
     /// Makes sure nothing more reads or writes the buffers of collectives about to fail (the
-    /// caller may free them once it sees the error): reductions not started are dropped and the
-    /// running ones waited for; a payload half received goes on into the discard buffer; frames
-    /// queued for sending get their own copy of their payload.
+    /// caller may free them once it sees the error): every queue pair stops (no RDMA write lands
+    /// any more) and the advertised messages are forgotten; reductions not started are dropped
+    /// and the running ones waited for; a payload half received goes on into the discard
+    /// buffer; frames queued for sending get their own copy of their payload.
     func releaseBuffers() {
+        if !rdmaPorts.isEmpty {
+            for peer in peers where peer.rdma { stopRDMA(peer) }
+            if let receives = rdmaReceives {
+                for (buffer, port) in receives.releaseAll() { rdmaPorts[port].cache.bounce?.giveBack(buffer) }
+            }
+            deferredClears.removeAll()
+        }
         if !workers.isEmpty { workers.cancelAndWait() }
         for peer in peers {
             for case let ch? in peer.channels { release(ch) }
@@ -127,30 +135,22 @@ extension Engine {
     /// every connected peer, so that ranks not connected to the culprit learn of it too.
     func fail(_ error: CollectiveError, notifyPeers: Bool) {
         let first = broken == nil
-        if first {
-            broken = error
-            completion.withLock { stickyError = error }
-            Log.warn(rank: config.rank, "communicator failed: \(error)")
-        }
         let victims = order + backlog
         order.removeAll()
         backlog.removeAll()
-        if first { releaseBuffers() }
+        if first {
+            broken = error
+            releaseBuffers()
+            // Only now may the caller learn of it (and free its buffers).
+            completion.withLock { stickyError = error }
+            Log.warn(rank: config.rank, "communicator failed: \(error)")
+        }
         for c in victims where !c.request.finished {
             if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
             unregister(c)
             publish(c, error: broken!)
         }
         ready.removeAll()
-        if first && !rdmaPorts.isEmpty {
-            // Nothing may land in this rank's buffers once their collectives have failed: stop
-            // every queue pair and forget the advertised messages.
-            for peer in peers where peer.rdma { stopRDMA(peer) }
-            if let receives = rdmaReceives {
-                for (buffer, port) in receives.releaseAll() { rdmaPorts[port].cache.bounce?.giveBack(buffer) }
-            }
-            deferredClears.removeAll()
-        }
         guard first && notifyPeers else { return }
         let failed: Int32
         switch error {

@@ -107,8 +107,9 @@ public final class Communicator: @unchecked Sendable {
             ec.socketBufferBytes = cfg.socketBufferBytes
             ec.fragmentBytes = cfg.fragmentBytes
             ec.maxQueuedBytesPerSocket = cfg.socketInflightBytes
-            ec.fragmentMinBytes = cfg.fragmentMinBytes
-            ec.linkFragmentBytes = cfg.linkFragmentBytes
+            // No frame may exceed fragmentBytes, the largest a receiver takes.
+            ec.linkFragmentBytes = min(cfg.linkFragmentBytes, cfg.fragmentBytes)
+            ec.fragmentMinBytes = min(cfg.fragmentMinBytes, ec.linkFragmentBytes)
             ec.maxInflightFragments = cfg.maxInflightFragments
             ec.linkTimeoutNanoseconds = UInt64(cfg.linkTimeoutSeconds * 1e9)
             ec.inlineReduceBytes = cfg.inlineReduceBytes

@@ -161,9 +161,6 @@ public struct Configuration: Sendable {
                                     (fragmentMinBytes, "HFR_FRAGMENT_MIN", "fragmentMinBytes")] where v % 4096 != 0 {
             throw ConfigurationError("\(name) (\(property)) is \(v); it must be a multiple of 4K")
         }
-        if linkFragmentBytes > fragmentBytes {
-            throw ConfigurationError("linkFragmentBytes (\(linkFragmentBytes)) is above fragmentBytes (\(fragmentBytes)), the largest frame a receiver takes (HFR_FRAGMENT_MAX sets both)")
-        }
         if fragmentMinBytes > linkFragmentBytes {
             throw ConfigurationError("HFR_FRAGMENT_MIN=\(fragmentMinBytes) is above the largest fragment, \(linkFragmentBytes) (HFR_FRAGMENT_MAX; 64K over several links when unset)")
         }
@@ -174,7 +171,11 @@ public struct Configuration: Sendable {
         try within(reduceThreads, 0...64, "HFR_REDUCE_THREADS", "reduceThreads", "0...64")
         try within(inlineReduceBytes, 0...Int.max, "HFR_INLINE_REDUCE", "inlineReduceBytes", "0 or more bytes")
         try within(eagerMaxBytes, 0...(16 << 20), "HFR_EAGER_MAX", "eagerMaxBytes", "0...16M")
-        try within(eagerCredits, 1...1024, "HFR_EAGER_CREDITS", "eagerCredits", "1...1024")
+        try within(eagerCredits, 1...256, "HFR_EAGER_CREDITS", "eagerCredits", "1...256")
+        if eagerCredits * eagerMaxBytes > 64 << 20 {
+            throw ConfigurationError("HFR_EAGER_CREDITS x HFR_EAGER_MAX (eagerCredits x eagerMaxBytes) is \(eagerCredits) x \(eagerMaxBytes): "
+                                     + "the pool each peer parks early messages in would pass 64M")
+        }
         try within(spinMicroseconds, 0...10_000_000, "HFR_SPIN", "spinMicroseconds", "0...10000000 (10 s)")
         try within(socketBufferBytes, 0...(1 << 30), "HFR_SOCKET_BUFFER", "socketBufferBytes", "0 (kernel autotuning)...1G")
         try within(socketInflightBytes, 4096...(1 << 30), "HFR_SOCKET_INFLIGHT", "socketInflightBytes", "4K...1G")

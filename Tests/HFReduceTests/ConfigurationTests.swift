@@ -28,7 +28,8 @@ final class ConfigurationTests: XCTestCase {
             ("HFR_FRAGMENT_MAX", { $0.fragmentBytes = 5000 }),
             ("HFR_SOCKET_BUFFER", { $0.socketBufferBytes = 1 << 40 }),
             ("HFR_EAGER_CREDITS", { $0.eagerCredits = 0 }),
-            ("HFR_FRAGMENT_MAX", { $0.linkFragmentBytes = 1 << 20; $0.fragmentBytes = 256 << 10 }),
+            ("HFR_EAGER_CREDITS", { $0.eagerCredits = 257 }),
+            ("HFR_EAGER_MAX", { $0.eagerCredits = 256; $0.eagerMaxBytes = 1 << 20 }),
         ]
         for (variable, configure) in cases {
             guard let e = refusal(configure) else { XCTFail("\(variable): accepted"); continue }

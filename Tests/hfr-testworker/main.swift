@@ -320,14 +320,25 @@ do {
         let recv = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
         for i in 0..<count { send.storeBytes(of: Float(i % 1000), toByteOffset: i * 4, as: Float.self) }
         memset(recv, 0, count * 4)
-        try comm.barrier()  // every rank starts the allreduce before the abort can come
+        // The survivors mark in a file that their allreduce is under way; the last rank aborts
+        // only once every mark is there (the abort must not come before a survivor starts).
+        let job = getenv("MASTER_PORT").map { String(cString: $0) } ?? "0"
+        func mark(_ r: Int) -> String { "/tmp/hfr-late-writes-\(job)-\(r)" }
         let request = try comm.allReduceAsync(send: send, recv: recv, count: count, type: .float32, op: .sum)
         if rank == n - 1 {
+            var waited = 0
+            while (0..<(n - 1)).contains(where: { access(mark($0), F_OK) != 0 }) {
+                usleep(1000)
+                waited += 1
+                if waited > 20_000 { fail("the other ranks did not start the allreduce within 20 s") }
+            }
             usleep(UInt32(arg("--abort-after-us", 3000)))
             comm.abort()
+            for r in 0..<(n - 1) { unlink(mark(r)) }
             print("rank \(rank): aborted")
             exit(0)
         }
+        close(open(mark(rank), O_CREAT | O_WRONLY, 0o600))
         do {
             try request.wait()
             fail("the allreduce succeeded although rank \(n - 1) aborted")
