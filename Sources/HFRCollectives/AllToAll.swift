@@ -53,19 +53,21 @@ public enum BarrierSchedule {
 
 /// A message between two ranks.
 public enum PointToPointSchedule {
-    public static func send(to peer: Int, ranks: Int, bytes: Int) -> Schedule {
+    /// The signature covers the byte count and the element type: a float32 message received
+    /// as int32 is a disagreement, not a reinterpretation.
+    public static func send(to peer: Int, ranks: Int, bytes: Int, type: DataType) -> Schedule {
         var b = ScheduleBuilder(ranks: ranks)
         b.send(to: peer, from: BufferRef(.send, 0), bytes: bytes)
         var s = b.finish()
-        s.signature = collectiveSignature([8, bytes])
+        s.signature = collectiveSignature([8, bytes, Int(type.rawValue)])
         return s
     }
 
-    public static func recv(from peer: Int, ranks: Int, bytes: Int) -> Schedule {
+    public static func recv(from peer: Int, ranks: Int, bytes: Int, type: DataType) -> Schedule {
         var b = ScheduleBuilder(ranks: ranks)
         b.recv(from: peer, into: BufferRef(.recv, 0), bytes: bytes)
         var s = b.finish()
-        s.signature = collectiveSignature([8, bytes])
+        s.signature = collectiveSignature([8, bytes, Int(type.rawValue)])
         return s
     }
 }

@@ -121,6 +121,13 @@ final class ActiveCollective {
         FragmentGrid.unclaim(coverage + coverageStart[i], offset: offset, length: length)
     }
 
+    /// Whether send step `i`, once written, is done: a message sent eagerly in a collective is
+    /// done only when the receiver's clear-to-send has confirmed it (signature and length), so
+    /// that no rank finishes a collective whose arguments a receiver disagrees with.
+    @inline(__always) func sendConfirmed(_ i: Int) -> Bool {
+        pointToPointPeer >= 0 || !eager[i] || cleared[i]
+    }
+
     /// Messages this rank sends to `peer` in this collective.
     func sends(to peer: Int) -> Int { schedule.sendStart[peer + 1] - schedule.sendStart[peer] }
 

@@ -160,9 +160,12 @@ extension Engine {
         case .aborted, .timeout: failed = Int32(config.rank)  // this rank gave up: name it
         default: failed = -1
         }
-        for peer in peers where peer.phase == .connecting {
-            // Delivered when the handshake completes; shutdown waits a little for that.
+        for peer in peers where peer.rank != config.rank && (peer.phase == .connecting || peer.phase == .idle) {
+            // Delivered when the handshake completes; shutdown waits a little for that. A rank
+            // not talked to yet learns it too: this rank dials the lower ones now, the higher
+            // ones get it when they dial this one.
             peer.pendingControl = [ControlFrame(header: FrameHeader(kind: .abort, sequence: 0, index: failed, offset: error.abortCode, length: 0))]
+            if peer.phase == .idle && config.rank > peer.rank { ensureConnected(peer) }
         }
         for peer in peers where peer.phase == .connected {
             guard let ch = peer.controlChannel else { continue }

@@ -37,13 +37,16 @@ extension Engine {
             c.state[i] = 1
             if c.cleared[i] {
                 queueSend(c, i)
-            } else if step.length <= config.eagerMaxBytes {
+            } else {
                 let peer = peers[Int(step.peer)]
-                if peer.phase == .connected && peer.eagerCredits > 0 {
+                if step.length <= config.eagerMaxBytes && peer.phase == .connected && peer.eagerCredits > 0 {
                     peer.eagerCredits -= 1
                     peer.eagerUnacknowledged.append((c.sequence, step.index))
                     c.eager[i] = true
                     queueSend(c, i)
+                } else if step.index == 0 && c.pointToPointPeer < 0 {
+                    sendControl(to: peer.rank, FrameHeader(kind: .readyToSend, sequence: c.sequence, index: 0, offset: UInt64(step.length),
+                                                           length: 0, signature: c.schedule.signature))
                 }
             }
         case .combine, .copy, .scale:
@@ -100,6 +103,25 @@ extension Engine {
         }
         c.cleared[i] = true
         if c.state[i] == 1 { queueSend(c, i) }
+        if c.eager[i] && c.state[i] == 2 && c.progress[i] == length { complete(c, i) }
+    }
+
+    /// A peer's first message to this rank in collective `c` is ready (see `FrameKind.readyToSend`).
+    func checkReadyToSend(_ c: ActiveCollective, from peer: Int, _ h: FrameHeader) {
+        guard h.signature == c.schedule.signature else {
+            signatureMismatch(c, peer: peer)
+            return
+        }
+        guard let i = c.recvStep(peer: peer, index: h.index) else {
+            fail(.mismatch("rank \(peer) sends message \(h.index) of \(c.request.name) to rank \(config.rank), which receives none from it: the ranks called the collective with different arguments (root?)"),
+                 notifyPeers: true)
+            return
+        }
+        guard h.offset == UInt64(c.schedule.steps[i].length) else {
+            fail(.mismatch("rank \(peer) sends \(h.offset) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"),
+                 notifyPeers: true)
+            return
+        }
     }
 
     func signatureMismatch(_ c: ActiveCollective, peer: Int) {
@@ -344,16 +366,18 @@ extension Engine: ChannelDelegate {
             if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
         }
+        if h.signature != c.schedule.signature {
+            // Checked before the message itself: ranks that called different collectives, or
+            // one with other arguments, disagree on the messages too.
+            signatureMismatch(c, peer: channel.peer)
+            return discardTarget()
+        }
         guard let i = c.recvStep(peer: channel.peer, index: h.index) else {
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name), which this rank does not receive")
         }
         guard c.state[i] == 1 else {
             if eager && c.state[i] == 0 { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
-        }
-        if h.signature != c.schedule.signature {
-            signatureMismatch(c, peer: channel.peer)
-            return discardTarget()
         }
         if eager && Int(h.length) != c.schedule.steps[i].length {
             fail(.mismatch("rank \(channel.peer) sent \(h.length) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"), notifyPeers: true)
@@ -424,10 +448,13 @@ extension Engine: ChannelDelegate {
         case .clearToSend:
             let peer = peers[channel.peer]
             if let k = peer.eagerUnacknowledged.firstIndex(where: { $0.0 == h.sequence && $0.1 == h.index }) {
-                // The message went out eagerly (its collective may be over here): this clear-to-send
-                // only hands the credit back.
+                // The message went out eagerly: this clear-to-send hands the credit back, and in a
+                // collective still running here it is the receiver's word on the message (its
+                // arguments), which the send waits for (a send and receive between two ranks are
+                // over once written, and only take the credit back).
                 peer.eagerUnacknowledged.remove(at: k)
                 peer.eagerCredits += 1
+                if let c = collective(h.sequence, peer: channel.peer, sends: true), c.pointToPointPeer < 0 { handleClear(c, from: channel.peer, h) }
             } else if peer.rdma {
                 throw ChannelError.protocolViolation("a clear-to-send from rank \(channel.peer), which takes data by RDMA (clear-to-write)")
             } else if let c = collective(h.sequence, peer: channel.peer, sends: true) {
@@ -453,6 +480,13 @@ extension Engine: ChannelDelegate {
             }
         case .linkDown:
             try linkDownReceived(from: channel.peer, on: channel, h)
+        case .readyToSend:
+            if let c = collective(h.sequence, peer: channel.peer), c.pointToPointPeer < 0 {
+                checkReadyToSend(c, from: channel.peer, h)
+            } else if isFuture(h.sequence, peer: channel.peer) {
+                peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
+            }
+            // Otherwise the collective is over here: its data overtook this notice on another socket.
         case .data, .ack, .clearToWrite:
             break
         }
@@ -487,6 +521,6 @@ extension Engine: ChannelDelegate {
         }
         guard let (c, i) = lookup(ck) else { return }
         c.progress[i] += bytes
-        if c.progress[i] == c.schedule.steps[i].length { complete(c, i) }
+        if c.progress[i] == c.schedule.steps[i].length && c.sendConfirmed(i) { complete(c, i) }
     }
 }

@@ -411,7 +411,9 @@ public final class Engine: @unchecked Sendable {
             var keep: [ControlFrame] = []
             for f in peer.earlyClears {
                 let h = f.header
-                if h.sequence == c.sequence && (c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends)) {
+                if h.kind == .readyToSend {
+                    if h.sequence == c.sequence && c.pointToPointPeer < 0 { checkReadyToSend(c, from: peer.rank, h) } else { keep.append(f) }
+                } else if h.sequence == c.sequence && (c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends)) {
                     handleClear(c, from: peer.rank, h, target: f.target)
                 } else {
                     keep.append(f)

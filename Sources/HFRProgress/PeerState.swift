@@ -57,7 +57,8 @@ final class PeerState {
     /// Send steps (cookies) waiting to be cut into fragments, oldest first.
     var sendQueue: [UInt64] = []
     var sendHead = 0
-    /// Clear-to-send (and clear-to-write) frames for collectives this rank has not started yet.
+    /// Clear-to-send, clear-to-write and ready-to-send frames for collectives this rank has not
+    /// started yet.
     var earlyClears: [ControlFrame] = []
     var closeReason = ""
     /// Round-robin start for the channel choice, so equal queues share the load.

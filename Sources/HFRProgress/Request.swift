@@ -6,7 +6,9 @@ public final class Request: @unchecked Sendable {
     /// What was submitted ("all-to-all"); `name` adds the sequence number, built only when a
     /// message needs it (string interpolation on every call would allocate).
     public let operation: String
-    public var name: String { "\(operation) #\(sequence)" }
+    /// Sends and receives between two ranks are numbered per peer and direction, apart from the
+    /// collectives (the top bit of `sequence` marks them).
+    public var name: String { "\(operation) #\(sequence & ~Engine.pointToPointBit)" }
     let completion: ConditionLock
     // Guarded by `completion`.
     var finished = false

@@ -28,6 +28,12 @@ public enum FrameKind: UInt8, Sendable {
     /// is 32) naming where it lands and the rkey of every link. The sender writes it with RDMA
     /// writes with immediate.
     case clearToWrite = 6
+    /// The sender's first message to this peer in collective `sequence` (`index` 0, `offset`
+    /// bytes long) is ready and waits for its clear-to-send (it is too large to go eagerly, or
+    /// the connection is new). The receiver checks the signature, that it receives such a
+    /// message and its length: ranks that called different collectives learn it even when none
+    /// of them would otherwise speak first (each rank the root of its own broadcast, say).
+    case readyToSend = 7
 }
 
 /// Why a frame from the wire was rejected. Everything from the wire is untrusted.

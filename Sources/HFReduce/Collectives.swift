@@ -213,7 +213,7 @@ extension Communicator {
         try checkPeer(peer)
         let bytes = try Arguments.byteCount(count: count, type: type)
         if bytes > 0 && buffer == nil { throw .invalidArgument("send buffer is NULL with a size of \(bytes) bytes") }
-        return try submit(PointToPointSchedule.send(to: peer, ranks: size, bytes: bytes), "send to rank \(peer)", type: type,
+        return try submit(PointToPointSchedule.send(to: peer, ranks: size, bytes: bytes, type: type), "send to rank \(peer)", type: type,
                           send: buffer, recv: nil, willWait: willWait, pointToPoint: peer, sending: true)
     }
 
@@ -231,7 +231,7 @@ extension Communicator {
         try checkPeer(peer)
         let bytes = try Arguments.byteCount(count: count, type: type)
         if bytes > 0 && buffer == nil { throw .invalidArgument("receive buffer is NULL with a size of \(bytes) bytes") }
-        return try submit(PointToPointSchedule.recv(from: peer, ranks: size, bytes: bytes), "receive from rank \(peer)", type: type,
+        return try submit(PointToPointSchedule.recv(from: peer, ranks: size, bytes: bytes, type: type), "receive from rank \(peer)", type: type,
                           send: nil, recv: buffer, willWait: willWait, pointToPoint: peer)
     }
 }

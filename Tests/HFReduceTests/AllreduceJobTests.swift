@@ -72,9 +72,10 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(3, ["errors"])
     }
 
-    /// Different counts on different ranks: every rank fails with an error, none hangs.
+    /// Ranks that disagree (count, op, type, algorithm, root; also when no rank receives, and the
+    /// type of a send and its receive): every rank fails with invalidUsage, none hangs.
     func testMismatchedArgumentsFailOnEveryRank() throws {
-        for variant in ["count", "op", "type", "algorithm"] {
+        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type"] {
             let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", variant], environment: ["HFR_TIMEOUT": "20"])
             XCTAssertNotEqual(r.status, 0)
             for rank in 0..<3 {

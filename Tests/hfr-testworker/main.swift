@@ -229,8 +229,32 @@ do {
     case "mismatch":
         // Rank 0 passes a different count: every rank must get an error, not a hang or corruption.
         // Variants: "count" (1000 vs 1001 elements), "op" (sum vs max, same bytes), "type"
-        // (float32 vs int32, same bytes), "algorithm" (tree vs ring).
+        // (float32 vs int32, same bytes), "algorithm" (tree vs ring); "root" and "root-large":
+        // every rank broadcasts as its own root, so no rank receives (1001 and 1M elements);
+        // "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32, the others
+        // wait in a barrier.
         let variant = args.count > 2 ? args[2] : "count"
+        if variant == "root" || variant == "root-large" || variant == "p2p-type" {
+            let elements = variant == "root-large" ? 1 << 20 : 1001
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
+            memset(buf, 0, elements * 4)
+            do {
+                if variant == "p2p-type" {
+                    switch rank {
+                    case 0: try comm.send(buf, count: elements, type: .float32, to: 1)
+                    case 1: try comm.recv(buf, count: elements, type: .int32, from: 0)
+                    default: try comm.barrier()
+                    }
+                } else {
+                    try comm.broadcast(send: buf, recv: buf, count: elements, type: .float32, root: rank)
+                }
+                fail("\(variant): completed without an error")
+            } catch {
+                print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
+                comm.destroy()
+                exit(3)
+            }
+        }
         let odd = rank == 0
         let count = variant == "count" && odd ? 1000 : 1001
         let type: DataType = variant == "type" && odd ? .int32 : .float32
