@@ -363,6 +363,9 @@ extension Engine: ChannelDelegate {
         }
         let eager = h.flags & FrameHeader.eagerFlag != 0
         guard let c = collective(h.sequence, peer: channel.peer) else {
+            // After a failure, peers still send for collectives that failed here: drop it, and
+            // keep the connection for the abort frame going out on it.
+            if broken != nil { return discardTarget() }
             if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
             throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
         }
@@ -461,7 +464,7 @@ extension Engine: ChannelDelegate {
                 handleClear(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
                 peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
-            } else {
+            } else if broken == nil {
                 throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")
             }
         case .abort:
@@ -504,7 +507,7 @@ extension Engine: ChannelDelegate {
             handleClear(c, from: channel.peer, h, target: target)
         } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
             peer.earlyClears.append(ControlFrame(header: h, target: target))
-        } else {
+        } else if broken == nil {
             throw ChannelError.protocolViolation("clear-to-write for collective #\(h.sequence), which has already finished here")
         }
     }
