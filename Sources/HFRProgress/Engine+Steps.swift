@@ -124,6 +124,17 @@ extension Engine {
         }
     }
 
+    /// Whether `h` belongs to a collective that finished here recently with another signature;
+    /// if so the communicator fails with the mismatch (this rank's caller learns at its next call).
+    func disagreesWithFinished(_ h: FrameHeader, from peer: Int) -> Bool {
+        guard h.sequence & Engine.pointToPointBit == 0 else { return false }
+        let f = finishedSignatures[Int(h.sequence) % finishedSignatures.count]
+        guard f.sequence == h.sequence, f.signature != h.signature else { return false }
+        fail(.mismatch("rank \(peer) and rank \(config.rank) called collective #\(h.sequence) with different arguments (collective, count, type, op, root or algorithm); "
+                       + "it finished here first"), notifyPeers: true)
+        return true
+    }
+
     func signatureMismatch(_ c: ActiveCollective, peer: Int) {
         fail(.mismatch("rank \(peer) and rank \(config.rank) called \(c.request.name) with different arguments (collective, count, type, op, root or algorithm)"),
              notifyPeers: true)
@@ -367,6 +378,7 @@ extension Engine: ChannelDelegate {
             // keep the connection for the abort frame going out on it.
             if broken != nil { return discardTarget() }
             if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
+            if disagreesWithFinished(h, from: channel.peer) { return discardTarget() }
             throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
         }
         if h.signature != c.schedule.signature {
@@ -464,7 +476,7 @@ extension Engine: ChannelDelegate {
                 handleClear(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
                 peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
-            } else if broken == nil {
+            } else if broken == nil && !disagreesWithFinished(h, from: channel.peer) {
                 throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")
             }
         case .abort:
@@ -488,8 +500,11 @@ extension Engine: ChannelDelegate {
                 checkReadyToSend(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer) {
                 peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
+            } else {
+                // The collective is over here: its data overtook this notice on another socket,
+                // or this rank finished it with other arguments (a count of 0: nothing to send).
+                _ = disagreesWithFinished(h, from: channel.peer)
             }
-            // Otherwise the collective is over here: its data overtook this notice on another socket.
         case .data, .ack, .clearToWrite:
             break
         }

@@ -43,6 +43,10 @@ public final class Engine: @unchecked Sendable {
 
     // Progress-thread state.
     var slots: [ActiveCollective?]
+    /// The signatures of the last `finishedSignatures.count` collectives that finished here, by
+    /// sequence modulo that count: a peer's frame for one of them whose signature differs means
+    /// the ranks disagreed (a rank with a count of 0 finishes at once, with nothing sent).
+    var finishedSignatures: [(sequence: UInt32, signature: UInt32)]
     var order: [ActiveCollective] = []
     var backlog: [ActiveCollective] = []
     var nextToActivate: UInt32 = 0
@@ -98,6 +102,7 @@ public final class Engine: @unchecked Sendable {
         epoll = try Epoll()
         wake = try EventFD()
         slots = Array(repeating: nil, count: config.maxActive)
+        finishedSignatures = Array(repeating: (UInt32.max, 0), count: 64)
         p2pSubmitted = Array(repeating: 0, count: config.ranks * 2)
         p2pActivated = Array(repeating: 0, count: config.ranks * 2)
         let me = config.peerAddresses[config.rank]
@@ -484,6 +489,7 @@ public final class Engine: @unchecked Sendable {
     func finish(_ c: ActiveCollective) {
         if c.finished { return }
         c.finished = true
+        if c.pointToPointPeer < 0 { finishedSignatures[Int(c.sequence) % finishedSignatures.count] = (c.sequence, c.schedule.signature) }
         if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
         unregister(c)
         var kept = 0, published = 0, blocked = false

@@ -75,7 +75,7 @@ final class AllreduceJobTests: XCTestCase {
     /// Ranks that disagree (count, op, type, algorithm, root; also when no rank receives, and the
     /// type of a send and its receive): every rank fails with invalidUsage, none hangs.
     func testMismatchedArgumentsFailOnEveryRank() throws {
-        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type"] {
+        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type", "zero"] {
             let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", variant], environment: ["HFR_TIMEOUT": "20"])
             XCTAssertNotEqual(r.status, 0)
             for rank in 0..<3 {

@@ -234,6 +234,23 @@ do {
         // "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32, the others
         // wait in a barrier.
         let variant = args.count > 2 ? args[2] : "count"
+        if variant == "zero" {
+            // Rank 0 passes a count of 0 and returns at once; the others learn of it from rank 0,
+            // which fails its next call.
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: 1001 * 4, alignment: 64)
+            memset(buf, 0, 1001 * 4)
+            do {
+                try comm.allReduce(send: buf, recv: buf, count: rank == 0 ? 0 : 1001, type: .float32, op: .sum)
+                if rank != 0 { fail("zero: completed without an error") }
+                usleep(200_000)
+                try comm.barrier()
+                fail("zero: rank 0's next call completed without an error")
+            } catch {
+                print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
+                comm.destroy()
+                exit(3)
+            }
+        }
         if variant == "root" || variant == "root-large" || variant == "p2p-type" {
             let elements = variant == "root-large" ? 1 << 20 : 1001
             let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
