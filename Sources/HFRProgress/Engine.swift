@@ -372,11 +372,12 @@ public final class Engine: @unchecked Sendable {
                 return 0
             }
             // Graceful: keep going until all submitted work is done (or failed), and until abort
-            // frames still waiting for a handshake are out (for at most a second).
+            // frames still waiting for a handshake are out (for at most a second), also to higher
+            // ranks not connected yet, which dial this one when they need it.
             if !(order.isEmpty && backlog.isEmpty) { return nil }
             let now = MonotonicClock.nanoseconds()
             if stopDeadline == 0 { stopDeadline = now &+ 1_000_000_000 }
-            let undelivered = broken != nil && peers.contains { $0.phase == .connecting && !$0.pendingControl.isEmpty }
+            let undelivered = broken != nil && peers.contains { ($0.phase == .connecting || $0.phase == .idle) && !$0.pendingControl.isEmpty }
             return undelivered && now < stopDeadline ? nil : 1_000_000_000
         }
         return nil

@@ -257,8 +257,10 @@ do {
             memset(buf, 0, elements * 4)
             do {
                 if variant == "p2p-type" {
+                    // A send is over once written (the receiver checks it): rank 0 learns at its
+                    // next call at the latest.
                     switch rank {
-                    case 0: try comm.send(buf, count: elements, type: .float32, to: 1)
+                    case 0: try comm.send(buf, count: elements, type: .float32, to: 1); try comm.barrier()
                     case 1: try comm.recv(buf, count: elements, type: .int32, from: 0)
                     default: try comm.barrier()
                     }
