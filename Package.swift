@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "hfr-topo", dependencies: ["HFRTopology", "HFRSystem"]),
         // Tests/HFRVerbsTests' peer process: the other side of the cross-process RDMA write test.
         .executableTarget(name: "hfr-verbs-testpeer", dependencies: ["HFRVerbs", "HFRSystem"], path: "Tests/hfr-verbs-testpeer"),
-        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport", "HFRTopology"], path: "Tests/hfr-testworker"),
+        .executableTarget(name: "hfr-testworker", dependencies: ["HFReduce", "HFRSystem", "HFRTransport", "HFRTopology", "HFRBootstrap"], path: "Tests/hfr-testworker"),
         .testTarget(name: "HFRKernelsTests", dependencies: ["HFRKernels"]),
         .testTarget(name: "HFRCollectivesTests", dependencies: ["HFRCollectives"]),
         .testTarget(name: "HFRTransportTests", dependencies: ["HFRTransport"]),

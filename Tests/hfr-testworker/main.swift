@@ -1,6 +1,7 @@
 import Glibc
 import HFReduce
 import HFRTopology
+import HFRBootstrap
 
 // A program run under `hfrun` by the multi-process tests. Each mode exits 0 when every check
 // held and prints one line per failed check; the tests assert on exit status and output.
@@ -194,9 +195,14 @@ do {
         if wrong > 0 { fail("\(wrong) wrong elements in async collectives") }
         print("rank \(rank): async OK")
     case "two-comms":
-        // A second communicator in the same process, used interleaved with the first.
-        guard let portText = getenv("MASTER_PORT"), let port = UInt16(String(cString: portText)) else { fail("no MASTER_PORT") }
-        let root = try SocketAddress(host: "127.0.0.1", port: port &+ 1)
+        // A second communicator in the same process, used interleaved with the first. Rank 0
+        // reserves its rendezvous port (a listener kept open, as hfrGetUniqueId does) and tells
+        // the others over the first communicator: a guessed port may be taken.
+        let portBox = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        portBox.pointee = rank == 0 ? Int32(try RootReservation.reserve(ip: 0x7F00_0001).port) : 0
+        try comm.broadcast(send: portBox, recv: portBox, count: 1, type: .int32, root: 0)
+        let root = SocketAddress(ip: 0x7F00_0001, port: UInt16(portBox.pointee))
+        portBox.deallocate()
         let second = try Communicator(rank: rank, size: n, root: root, jobToken: 0x5EC0_4D)
         var wrong = 0
         for _ in 0..<5 {
