@@ -233,66 +233,42 @@ do {
         print("rank \(rank): errors OK")
         exit(0)
     case "mismatch":
-        // Rank 0 passes a different count: every rank must get an error, not a hang or corruption.
-        // Variants: "count" (1000 vs 1001 elements), "op" (sum vs max, same bytes), "type"
-        // (float32 vs int32, same bytes), "algorithm" (tree vs ring); "root" and "root-large":
-        // every rank broadcasts as its own root, so no rank receives (1001 and 1M elements);
-        // "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32, the others
-        // wait in a barrier.
+        // The ranks disagree: every rank must get an error, not a hang or corruption. Variants:
+        // "count" (rank 0 passes 1000 elements, the others 1001), "op" (sum vs max, same bytes),
+        // "type" (float32 vs int32, same bytes), "algorithm" (tree vs ring); "root" and
+        // "root-large": every rank broadcasts as its own root, so no rank receives (1001 and 1M
+        // elements); "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32,
+        // the others wait in a barrier; "zero": rank 0 passes a count of 0.
         let variant = args.count > 2 ? args[2] : "count"
-        if variant == "zero" {
-            // Rank 0 passes a count of 0 and returns at once; the others learn of it from rank 0,
-            // which fails its next call.
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: 1001 * 4, alignment: 64)
-            memset(buf, 0, 1001 * 4)
-            do {
-                try comm.allReduce(send: buf, recv: buf, count: rank == 0 ? 0 : 1001, type: .float32, op: .sum)
-                if rank != 0 { fail("zero: completed without an error") }
-                usleep(200_000)
-                try comm.barrier()
-                fail("zero: rank 0's next call completed without an error")
-            } catch {
-                print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
-                comm.destroy()
-                exit(3)
-            }
-        }
-        if variant == "root" || variant == "root-large" || variant == "p2p-type" {
-            let elements = variant == "root-large" ? 1 << 20 : 1001
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
-            memset(buf, 0, elements * 4)
-            do {
-                if variant == "p2p-type" {
-                    // A send is over once written (the receiver checks it): rank 0 learns at its
-                    // next call at the latest.
-                    switch rank {
-                    case 0: try comm.send(buf, count: elements, type: .float32, to: 1); try comm.barrier()
-                    case 1: try comm.recv(buf, count: elements, type: .int32, from: 0)
-                    default: try comm.barrier()
-                    }
-                } else {
-                    try comm.broadcast(send: buf, recv: buf, count: elements, type: .float32, root: rank)
-                }
-                fail("\(variant): completed without an error")
-            } catch {
-                print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
-                comm.destroy()
-                exit(3)
-            }
-        }
+        let elements = variant == "root-large" ? 1 << 20 : 1001
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
+        memset(buf, 0, elements * 4)
         let odd = rank == 0
-        let count = variant == "count" && odd ? 1000 : 1001
-        let type: DataType = variant == "type" && odd ? .int32 : .float32
-        let op: ReduceOp = variant == "op" && odd ? .max : .sum
-        let algo: AllreduceAlgorithm = variant == "algorithm" && odd ? .ring : .tree
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: 1001 * 4, alignment: 64)
-        memset(buf, 0, 1001 * 4)
         do {
-            try comm.allReduce(send: buf, recv: buf, count: count, type: type, op: op, algorithm: algo)
-            fail("mismatched counts completed without an error")
+            switch variant {
+            case "root", "root-large":
+                try comm.broadcast(send: buf, recv: buf, count: elements, type: .float32, root: rank)
+            case "p2p-type":
+                // A send is over once written (the receiver checks it): rank 0 learns at its next
+                // call at the latest.
+                switch rank {
+                case 0: try comm.send(buf, count: elements, type: .float32, to: 1); try comm.barrier()
+                case 1: try comm.recv(buf, count: elements, type: .int32, from: 0)
+                default: try comm.barrier()
+                }
+            case "zero":
+                // Rank 0 returns at once (nothing to send); the others learn of it from rank 0,
+                // which fails its next call.
+                try comm.allReduce(send: buf, recv: buf, count: odd ? 0 : elements, type: .float32, op: .sum)
+                if odd { usleep(200_000); try comm.barrier() }
+            default:
+                try comm.allReduce(send: buf, recv: buf, count: variant == "count" && odd ? 1000 : 1001,
+                                   type: variant == "type" && odd ? .int32 : .float32, op: variant == "op" && odd ? .max : .sum,
+                                   algorithm: variant == "algorithm" && odd ? .ring : .tree)
+            }
+            fail("\(variant): completed without an error")
         } catch {
-            let e = error
-            print("rank \(rank): mismatch detected: \(e.code): \(e.message)")
+            print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
             comm.destroy()
             exit(3)
         }
