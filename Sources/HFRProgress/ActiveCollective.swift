@@ -54,12 +54,8 @@ final class ActiveCollective {
         self.type = type; self.op = op; self.ranks = ranks; sendBase = send; recvBase = recv
         let n = schedule.steps.count
         remaining = n
-        var starts = [Int](repeating: 0, count: n)
         var words = 0
-        for (i, step) in schedule.steps.enumerated() where step.kind == .recv {
-            starts[i] = words
-            words += FragmentGrid.words(forMessageOf: step.length)
-        }
+        for step in schedule.steps where step.kind == .recv { words += FragmentGrid.words(forMessageOf: step.length) }
         // 8-byte columns first, then 4-byte ones, then bytes: each stays aligned.
         let perStep = 3 * MemoryLayout<Int>.stride + MemoryLayout<Int32>.stride + MemoryLayout<UInt8>.stride + 2 * MemoryLayout<Bool>.stride
         block = .allocate(byteCount: max(8, n * perStep + words * 8 + ranks * MemoryLayout<Int32>.stride), alignment: 8)
@@ -78,8 +74,13 @@ final class ActiveCollective {
         }
         progress = column(n, 0)
         queued = column(n, 0)
-        coverageStart = column(starts)
+        coverageStart = column(n, 0)
         coverage = column(words, UInt64(0)).base
+        var start = 0
+        for (i, step) in schedule.steps.enumerated() where step.kind == .recv {
+            coverageStart[i] = start
+            start += FragmentGrid.words(forMessageOf: step.length)
+        }
         pending = column(schedule.predecessorCount)
         outstanding = column(schedule.messagesPerPeer)
         state = column(n, 0)

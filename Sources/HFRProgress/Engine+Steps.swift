@@ -118,10 +118,15 @@ extension Engine {
             return
         }
         guard h.offset == UInt64(c.schedule.steps[i].length) else {
-            fail(.mismatch("rank \(peer) sends \(h.offset) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"),
-                 notifyPeers: true)
+            lengthMismatch(c, from: peer, index: h.index, sent: Int(truncatingIfNeeded: h.offset), expected: c.schedule.steps[i].length)
             return
         }
+    }
+
+    /// Rank `peer` sends `sent` bytes as message `index` of `c`, which this rank receives as `expected`.
+    func lengthMismatch(_ c: ActiveCollective, from peer: Int, index: Int32, sent: Int, expected: Int) {
+        fail(.mismatch("rank \(peer) sent \(sent) bytes as message \(index) of \(c.request.name), rank \(config.rank) expects \(expected): "
+                       + "the ranks called the collective with different counts or types"), notifyPeers: true)
     }
 
     /// Whether `h` belongs to a collective that finished here recently with another signature;
@@ -167,7 +172,7 @@ extension Engine {
             return
         }
         guard m.length == step.length else {
-            fail(.mismatch("rank \(peer.rank) sent \(m.length) bytes as message \(step.index) of \(c.request.name), rank \(config.rank) expects \(step.length): the ranks called the collective with different counts or types"), notifyPeers: true)
+            lengthMismatch(c, from: peer.rank, index: step.index, sent: m.length, expected: step.length)
             return
         }
         c.pointer(step.dst).copyMemory(from: peer.eagerPool! + m.slot * config.eagerMaxBytes, byteCount: m.length)
@@ -395,7 +400,7 @@ extension Engine: ChannelDelegate {
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
         }
         if eager && Int(h.length) != c.schedule.steps[i].length {
-            fail(.mismatch("rank \(channel.peer) sent \(h.length) bytes as message \(h.index) of \(c.request.name), rank \(config.rank) expects \(c.schedule.steps[i].length): the ranks called the collective with different counts or types"), notifyPeers: true)
+            lengthMismatch(c, from: channel.peer, index: h.index, sent: Int(h.length), expected: c.schedule.steps[i].length)
             return discardTarget()
         }
         let length = c.schedule.steps[i].length
