@@ -48,6 +48,18 @@ extension Engine {
             // still unacknowledged on the other sockets make it worth a warning.
             channelDown(ch, reason, quietly: !busy && !peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false })
         } else if busy {
+            if case ChannelError.closedByPeer = error, peers[rank].channels.contains(where: { $0 != nil && $0 !== ch }) {
+                // A peer closes all its sockets together, and what it wrote on the others before
+                // their end may still be on its way (a finished root's last fragments): judge once
+                // the last one closes.
+                let peer = peers[rank]
+                _ = ch.drainQueue()
+                epoll.remove(ch.fd)
+                ch.closeSocket()
+                peer.retired.append(ch)
+                peer.channels[ch.index] = nil
+                return
+            }
             peerFailed(rank, reason)
         } else {
             Log.info(rank: config.rank, "rank \(rank) closed its connection (\(reason))")
@@ -65,10 +77,36 @@ extension Engine {
     /// went away, a mismatch say) takes precedence over the bare "connection lost".
     func peerFailed(_ rank: Int, _ reason: String) {
         closePeer(rank, phase: .failed, reason: reason)
+        if broken == nil && peers[rank].departedAfter != nil {
+            // It left on purpose and said so: its own account, no grace needed.
+            fail(lossError(rank, reason), notifyPeers: true)
+            return
+        }
         if broken == nil && suspected == nil {
             suspected = (rank, reason, MonotonicClock.nanoseconds() &+ 250_000_000)
             nextTimerCheck = 0
         }
+    }
+
+    /// The error for work pending with `rank` once its connection is gone. A peer that sent a
+    /// leaving frame destroyed its communicator gracefully, its own work done: the ranks
+    /// disagreed about the collectives (invalid usage), it did not fail.
+    func lossError(_ rank: Int, _ reason: String) -> CollectiveError {
+        guard let after = peers[rank].departedAfter else { return .peerFailed(rank: rank, reason: reason) }
+        let me = config.rank
+        guard let c = order.first(where: { !$0.finished && $0.outstanding[rank] > 0 }) ?? order.first(where: { !$0.finished }) else {
+            return .mismatch("rank \(rank) destroyed its communicator after \(after) collective(s) while rank \(me) had work pending with it")
+        }
+        if c.pointToPointPeer >= 0 {
+            return .mismatch("rank \(rank) destroyed its communicator with \(c.request.name) pending on rank \(me): "
+                             + "it did not call the matching \(c.pointToPointSends ? "receive" : "send")")
+        }
+        if c.sequence < after {
+            return .mismatch("rank \(rank) finished \(c.request.name) and destroyed its communicator without the messages rank \(me) "
+                             + "exchanges with it there: the ranks passed different counts, displacements or roots")
+        }
+        return .mismatch("rank \(rank) destroyed its communicator after \(after) collective(s) while rank \(me) waits for it in "
+                         + "\(c.request.name): the ranks called different numbers of collectives")
     }
 
     func checkSuspected(_ now: UInt64) {

@@ -17,6 +17,12 @@ extension Engine {
         let step = c.schedule.steps[i]
         if step.length == 0 {
             // Both sides of an empty message skip it alike; empty computations have nothing to do.
+            // A message parked for it means the sender's count is not 0: delivering it says so.
+            if step.kind == .recv, peers[Int(step.peer)].parked.contains(where: { $0.sequence == c.sequence && $0.index == step.index }) {
+                c.state[i] = 1
+                deliverParked(c, i)
+                return
+            }
             complete(c, i)
             return
         }
@@ -129,14 +135,24 @@ extension Engine {
                        + "the ranks called the collective with different counts or types"), notifyPeers: true)
     }
 
-    /// Whether `h` belongs to a collective that finished here recently with another signature;
+    /// Whether `h` shows that the ranks disagreed about a collective that finished here recently;
     /// if so the communicator fails with the mismatch (this rank's caller learns at its next call).
+    /// Another signature means other arguments. With the same one, data or a clear-to-send means
+    /// a message this rank's arguments do not have (all-to-all-v counts of 0 here and not there):
+    /// a collective finishes only once all its messages are in and all its sends confirmed.
     func disagreesWithFinished(_ h: FrameHeader, from peer: Int) -> Bool {
         guard h.sequence & Engine.pointToPointBit == 0 else { return false }
         let f = finishedSignatures[Int(h.sequence) % finishedSignatures.count]
-        guard f.sequence == h.sequence, f.signature != h.signature else { return false }
-        fail(.mismatch("rank \(peer) and rank \(config.rank) called collective #\(h.sequence) with different arguments (collective, count, type, op, root or algorithm); "
-                       + "it finished here first"), notifyPeers: true)
+        guard f.sequence == h.sequence else { return false }
+        if f.signature != h.signature {
+            fail(.mismatch("rank \(peer) and rank \(config.rank) called collective #\(h.sequence) with different arguments (collective, count, type, op, root or algorithm); "
+                           + "it finished here first"), notifyPeers: true)
+            return true
+        }
+        guard h.kind == .data || h.kind == .clearToSend || h.kind == .clearToWrite else { return false }
+        let what = h.kind == .data ? "sends message \(h.index)" : "expects message \(h.index) (\(h.offset) bytes)"
+        fail(.mismatch("rank \(peer) \(what) of collective #\(h.sequence), which finished on rank \(config.rank) without it: "
+                       + "the ranks passed different counts"), notifyPeers: true)
         return true
     }
 
@@ -397,6 +413,10 @@ extension Engine: ChannelDelegate {
         }
         guard c.state[i] == 1 else {
             if eager && c.state[i] == 0 { return try park(h, from: channel.peer) }
+            if eager && c.schedule.steps[i].length == 0 {
+                lengthMismatch(c, from: channel.peer, index: h.index, sent: Int(h.length), expected: 0)
+                return discardTarget()
+            }
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
         }
         if eager && Int(h.length) != c.schedule.steps[i].length {
@@ -507,9 +527,13 @@ extension Engine: ChannelDelegate {
                 peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
             } else {
                 // The collective is over here: its data overtook this notice on another socket,
-                // or this rank finished it with other arguments (a count of 0: nothing to send).
+                // or this rank finished it with other arguments (then the signature differs).
                 _ = disagreesWithFinished(h, from: channel.peer)
             }
+        case .leaving:
+            // Its work is done and its sockets close next: if work with it is still pending here
+            // then, the ranks disagreed (see `lossError`).
+            peers[channel.peer].departedAfter = h.sequence
         case .data, .ack, .clearToWrite:
             break
         }
@@ -527,7 +551,7 @@ extension Engine: ChannelDelegate {
             handleClear(c, from: channel.peer, h, target: target)
         } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
             peer.earlyClears.append(ControlFrame(header: h, target: target))
-        } else if broken == nil {
+        } else if broken == nil && !disagreesWithFinished(h, from: channel.peer) {
             throw ChannelError.protocolViolation("clear-to-write for collective #\(h.sequence), which has already finished here")
         }
     }

@@ -371,16 +371,35 @@ public final class Engine: @unchecked Sendable {
                 fail(.aborted(reason), notifyPeers: true)
                 return 0
             }
-            // Graceful: keep going until all submitted work is done (or failed), and until abort
-            // frames still waiting for a handshake are out (for at most a second), also to higher
-            // ranks not connected yet, which dial this one when they need it.
+            // Graceful: keep going until all submitted work is done (or failed), and until control
+            // frames still waiting for a handshake are out (for at most a second): leaving
+            // frames, and abort frames also to higher ranks not connected yet, which dial this one
+            // when they need it.
             if !(order.isEmpty && backlog.isEmpty) { return nil }
             let now = MonotonicClock.nanoseconds()
-            if stopDeadline == 0 { stopDeadline = now &+ 1_000_000_000 }
-            let undelivered = broken != nil && peers.contains { ($0.phase == .connecting || $0.phase == .idle) && !$0.pendingControl.isEmpty }
+            if stopDeadline == 0 {
+                stopDeadline = now &+ 1_000_000_000
+                if broken == nil { announceLeaving() }
+            }
+            let undelivered = peers.contains {
+                !$0.pendingControl.isEmpty && ($0.phase == .connecting || (broken != nil && $0.phase == .idle))
+            }
             return undelivered && now < stopDeadline ? nil : 1_000_000_000
         }
         return nil
+    }
+
+    /// Tells the peers this rank talks to that it is leaving, its work done, ahead of closing its
+    /// sockets (see `FrameKind.leaving`).
+    func announceLeaving() {
+        let h = FrameHeader(kind: .leaving, sequence: nextToActivate, index: 0, offset: 0, length: 0)
+        for peer in peers where peer.rank != config.rank {
+            switch peer.phase {
+            case .connected: if let ch = peer.controlChannel { ch.enqueue(control: h); markDirty(ch) }
+            case .connecting: peer.pendingControl.append(ControlFrame(header: h, target: nil))
+            case .idle, .closed, .failed: break
+            }
+        }
     }
 
     func enqueueForActivation(_ c: ActiveCollective) {
@@ -403,7 +422,7 @@ public final class Engine: @unchecked Sendable {
         for p in c.schedule.peers {
             let peer = peers[p]
             if peer.phase == .closed || peer.phase == .failed {
-                fail(.peerFailed(rank: p, reason: peer.closeReason.isEmpty ? "its connection is closed" : peer.closeReason), notifyPeers: true)
+                fail(lossError(p, peer.closeReason.isEmpty ? "its connection is closed" : peer.closeReason), notifyPeers: true)
                 return
             }
             ensureConnected(peer)

@@ -61,6 +61,8 @@ final class PeerState {
     /// started yet.
     var earlyClears: [ControlFrame] = []
     var closeReason = ""
+    /// Set by the peer's leaving frame: it destroyed its communicator after this many collectives.
+    var departedAfter: UInt32?
     /// Round-robin start for the channel choice, so equal queues share the load.
     var nextChannel = 0
 

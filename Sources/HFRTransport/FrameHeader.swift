@@ -34,6 +34,11 @@ public enum FrameKind: UInt8, Sendable {
     /// message and its length: ranks that called different collectives learn it even when none
     /// of them would otherwise speak first (each rank the root of its own broadcast, say).
     case readyToSend = 7
+    /// The sender is destroying its communicator gracefully, its work done, after `sequence`
+    /// collectives; its sockets close next. A rank that still waits for it in one of them then
+    /// reports that the ranks disagreed (different counts, or numbers of collectives), which is
+    /// invalid usage, instead of a failure of the sender.
+    case leaving = 8
 }
 
 /// Why a frame from the wire was rejected. Everything from the wire is untrusted.

@@ -42,6 +42,7 @@ extension Communicator {
         }
         let inPlace = rank == root && send == UnsafeRawPointer(recv)
         let s = RootedSchedule.broadcast(rank: rank, ranks: size, root: root, count: count, type: type, inPlace: inPlace, chunkBytes: chunk(bytes))
+        if count == 0 { return try submitEmpty(signature: s.signature, "broadcast", willWait: willWait) }
         return try submit(s, "broadcast", type: type, send: rank == root ? send : nil, recv: recv, willWait: willWait)
     }
 
@@ -67,6 +68,7 @@ extension Communicator {
             throw .invalidArgument("send buffer is NULL with a size of \(bytes) bytes")
         }
         let s = RootedSchedule.reduce(rank: rank, ranks: size, root: root, count: count, type: type, op: op, chunkBytes: chunk(bytes))
+        if count == 0 { return try submitEmpty(signature: s.signature, "reduce", willWait: willWait) }
         return try submit(s, "reduce", type: type, op: op, send: send, recv: rank == root ? recv : nil, willWait: willWait)
     }
 
@@ -89,6 +91,7 @@ extension Communicator {
         let inPlace = recv != nil && send == UnsafeRawPointer(recv! + rank * block)
         if !inPlace { try Arguments.checkDisjoint(send: send, sendBytes: block, recv: recv, recvBytes: total) }
         let s = RingSchedule.allGather(rank: rank, ranks: size, count: sendCount, type: type, inPlace: inPlace, chunkBytes: chunk(block))
+        if sendCount == 0 { return try submitEmpty(signature: s.signature, "allgather", willWait: willWait) }
         return try submit(s, "allgather", type: type, send: send, recv: recv, willWait: willWait)
     }
 
@@ -111,6 +114,7 @@ extension Communicator {
         let inPlace = send != nil && UnsafeRawPointer(recv) == send! + rank * block
         if !inPlace { try Arguments.checkDisjoint(send: send, sendBytes: total, recv: recv, recvBytes: block) }
         let s = RingSchedule.reduceScatter(rank: rank, ranks: size, count: recvCount, type: type, op: op, chunkBytes: chunk(block))
+        if recvCount == 0 { return try submitEmpty(signature: s.signature, "reduce-scatter", willWait: willWait) }
         return try submit(s, "reduce-scatter", type: type, op: op, send: send, recv: recv, willWait: willWait)
     }
 
@@ -139,6 +143,7 @@ extension Communicator {
             return AllToAllSchedule.build(rank: rank, ranks: size, type: type, sendCounts: counts, sendDispls: displs,
                                           recvCounts: counts, recvDispls: displs, inPlace: inPlace, equalCount: countPerPeer)
         }
+        if countPerPeer == 0 { return try submitEmpty(signature: s.signature, "all-to-all", willWait: willWait) }
         return try submit(s, "all-to-all", type: type, send: send, recv: recv, willWait: willWait)
     }
 
@@ -188,12 +193,7 @@ extension Communicator {
 
     func barrierAsync(willWait: Bool) throws(HFRError) -> CollectiveRequest {
         try checkAlive()
-        // Each barrier gets its own two bytes, kept alive by the request.
-        let token = BarrierBuffer()
-        let request = try submit(BarrierSchedule.build(rank: rank, ranks: size), "barrier", type: .uint8, op: .max,
-                                 send: UnsafeRawPointer(token.pointer), recv: token.pointer, willWait: willWait)
-        request.keepAlive = token
-        return request
+        return try submitBarrier(BarrierSchedule.build(rank: rank, ranks: size), "barrier", willWait: willWait)
     }
 
     // MARK: Send and receive

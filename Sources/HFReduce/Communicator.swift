@@ -226,7 +226,28 @@ public final class Communicator: @unchecked Sendable {
         let key = ScheduleKey(algorithm: algo, count: count, type: type, op: op, inPlace: shape.inPlace, chunk: shape.chunkBytes)
         let schedule = cachedSchedule(key) { AllreduceSchedule.build(algo, shape) }
         Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
+        if count == 0 { return try submitEmpty(signature: schedule.signature, "allreduce", willWait: willWait) }
         return try submit(schedule, "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait)
+    }
+
+    /// A collective called with a count of 0 moves no data, yet it still meets the other ranks:
+    /// it runs as a barrier under the collective's own signature. A rank that passed another
+    /// count, or called another collective, then fails with invalidUsage like every other rank,
+    /// instead of waiting until HFR_TIMEOUT for messages that never come; when the ranks agree
+    /// it costs one barrier. (A single rank has no one to disagree with: nothing to do.)
+    func submitEmpty(signature: UInt32, _ name: String, willWait: Bool) throws(HFRError) -> CollectiveRequest {
+        var s = size == 1 ? ScheduleBuilder(ranks: 1).finish() : BarrierSchedule.build(rank: rank, ranks: size)
+        s.signature = signature
+        return try submitBarrier(s, name, willWait: willWait)
+    }
+
+    /// Submits a barrier-shaped schedule on two bytes of its own, kept alive by the request.
+    func submitBarrier(_ schedule: Schedule, _ name: String, willWait: Bool) throws(HFRError) -> CollectiveRequest {
+        let token = BarrierBuffer()
+        let request = try submit(schedule, name, type: .uint8, op: .max, send: UnsafeRawPointer(token.pointer), recv: token.pointer,
+                                 willWait: willWait)
+        request.keepAlive = token
+        return request
     }
 
     /// Hands a schedule to the engine.

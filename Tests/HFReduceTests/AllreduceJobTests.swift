@@ -72,10 +72,11 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(3, ["errors"])
     }
 
-    /// Ranks that disagree (count, op, type, algorithm, root; also when no rank receives, and the
-    /// type of a send and its receive): every rank fails with invalidUsage, none hangs.
+    /// Ranks that disagree (count, op, type, algorithm, root; also when no rank receives, the type
+    /// of a send and its receive, a count of 0 on the first or the last rank, all-to-all-v counts):
+    /// every rank fails with invalidUsage, none hangs.
     func testMismatchedArgumentsFailOnEveryRank() throws {
-        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type", "zero"] {
+        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type", "zero", "zero-last", "a2av-counts"] {
             let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", variant], environment: ["HFR_TIMEOUT": "20"])
             XCTAssertNotEqual(r.status, 0)
             for rank in 0..<3 {
@@ -84,6 +85,18 @@ final class AllreduceJobTests: XCTestCase {
             XCTAssertTrue(r.output.contains("different"), r.output)
             XCTAssertLessThan(r.seconds, 20, "detected well before the timeout")
         }
+    }
+
+    /// A rank that destroys its communicator while the others still call collectives: they get
+    /// invalidUsage naming it (it said it was leaving), not a failed peer or a timeout.
+    func testRankThatLeavesEarlyIsNamed() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", "leaves-early"], environment: ["HFR_TIMEOUT": "20"])
+        XCTAssertTrue(r.output.contains("[1] rank 1: left after one allreduce"), r.output)
+        for rank in [0, 2] {
+            XCTAssertTrue(r.output.contains("[\(rank)] rank \(rank): mismatch detected: invalidUsage"), "rank \(rank):\n\(r.output)")
+        }
+        XCTAssertTrue(r.output.contains("rank 1 destroyed its communicator after 1 collective(s)"), r.output)
+        XCTAssertLessThan(r.seconds, 20, "detected well before the timeout")
     }
 
     /// kill -9 of one rank in an allreduce loop: every other rank fails with an error naming it,

@@ -238,7 +238,12 @@ do {
         // "type" (float32 vs int32, same bytes), "algorithm" (tree vs ring); "root" and
         // "root-large": every rank broadcasts as its own root, so no rank receives (1001 and 1M
         // elements); "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32,
-        // the others wait in a barrier; "zero": rank 0 passes a count of 0.
+        // the others wait in a barrier; "zero" and "zero-last": rank 0 (the last rank) passes a
+        // count of 0, which runs as a barrier under the collective's signature, so every rank
+        // fails in the call itself; "a2av-counts": rank 0 sends 2 elements to rank 1, which
+        // expects none from it, and 4 to rank 2, which expects 3: the ranks that finished their
+        // part learn at their next call; "leaves-early": rank 1 destroys its communicator after
+        // one allreduce, the others call a second one.
         let variant = args.count > 2 ? args[2] : "count"
         let elements = variant == "root-large" ? 1 << 20 : 1001
         let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
@@ -256,11 +261,26 @@ do {
                 case 1: try comm.recv(buf, count: elements, type: .int32, from: 0)
                 default: try comm.barrier()
                 }
-            case "zero":
-                // Rank 0 returns at once (nothing to send); the others learn of it from rank 0,
-                // which fails its next call.
-                try comm.allReduce(send: buf, recv: buf, count: odd ? 0 : elements, type: .float32, op: .sum)
-                if odd { usleep(200_000); try comm.barrier() }
+            case "zero", "zero-last":
+                let zero = variant == "zero" ? odd : rank == n - 1
+                try comm.allReduce(send: buf, recv: buf, count: zero ? 0 : elements, type: .float32, op: .sum)
+            case "leaves-early":
+                try comm.allReduce(send: buf, recv: buf, count: elements, type: .float32, op: .sum)
+                if rank == 1 {
+                    comm.destroy()
+                    print("rank 1: left after one allreduce")
+                    exit(0)
+                }
+                try comm.allReduce(send: buf, recv: buf, count: elements, type: .float32, op: .sum)
+            case "a2av-counts":
+                var sendCounts = Array(repeating: 4, count: n), recvCounts = sendCounts
+                if rank == 0 { sendCounts[1] = 2 }
+                if rank == 1 { recvCounts[0] = 0 }
+                if rank == 2 { recvCounts[0] = 3 }
+                let displs = (0..<n).map { $0 * 4 }
+                try comm.allToAllv(send: buf, sendCounts: sendCounts, sendDispls: displs, recv: buf + 4 * n * 4, recvCounts: recvCounts,
+                                   recvDispls: displs, type: .float32)
+                try comm.barrier()
             default:
                 try comm.allReduce(send: buf, recv: buf, count: variant == "count" && odd ? 1000 : 1001,
                                    type: variant == "type" && odd ? .int32 : .float32, op: variant == "op" && odd ? .max : .sum,
