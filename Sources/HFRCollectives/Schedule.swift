@@ -71,6 +71,9 @@ public struct Schedule: Sendable {
 
     /// The peers this schedule exchanges messages with (filled by `ScheduleBuilder.finish`).
     public var peers: [Int] = []
+    /// Bytes of its non-empty messages over their number, both directions (0 without any):
+    /// whether waiting for them is worth a sleep (see `EngineConfiguration.sleepMessageBytes`).
+    public var averageMessageBytes = 0
 }
 
 /// A 32-bit hash (FNV-1a) of the arguments of a collective that every rank must pass alike.
@@ -172,6 +175,12 @@ public struct ScheduleBuilder {
         s.recvStart = rs; s.sendStart = ss; s.recvSteps = rsteps; s.sendSteps = ssteps
         s.messagesPerPeer = (0..<ranks).map { s.sendCount[$0] + s.recvCount[$0] }
         s.peers = (0..<ranks).filter { s.messagesPerPeer[$0] > 0 }
+        var bytes = 0, messages = 0
+        for step in s.steps where (step.kind == .send || step.kind == .recv) && step.length > 0 {
+            bytes += step.length
+            messages += 1
+        }
+        s.averageMessageBytes = messages > 0 ? bytes / messages : 0
         return s
     }
 }

@@ -81,6 +81,8 @@ public final class Engine: @unchecked Sendable {
     let driverWanted = Atomic<Int>(0)
     /// Where the progress thread parks while a caller drives.
     let parking = ConditionLock()
+    /// Set (under `parking`) by `unpark`, taken by the parked progress thread.
+    let unparkPending = Atomic<Bool>(false)
 
     // RDMA (progress-thread state; empty when no peer is reached over RDMA).
     /// This rank's HCA ports: port l serves link l of every RDMA peer.
@@ -185,13 +187,15 @@ public final class Engine: @unchecked Sendable {
         request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
+        c.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0 && schedule.averageMessageBytes >= config.sleepMessageBytes
+        request.sleeps = c.sleeps
         c.pointToPointPeer = peer ?? -1
         c.pointToPointSends = sending
         submitted.append(c)
         submitLock.unlock()
         announcements.add(1, ordering: .acquiringAndReleasing)
         // A caller about to wait drives the engine itself; otherwise wake the progress thread.
-        if !(willWait && config.spinNanoseconds > 0) { wake.signal(); parking.broadcast() }
+        if !(willWait && config.spinNanoseconds > 0 && !c.sleeps) { wake.signal(); unpark() }
         return request
     }
 
@@ -215,7 +219,7 @@ public final class Engine: @unchecked Sendable {
         }
         announcements.add(1, ordering: .acquiringAndReleasing)
         wake.signal()
-        parking.broadcast()
+        unpark()
         if first, let t = thread, !t.isCurrent {
             t.join()
             workers.stop()
@@ -238,6 +242,8 @@ public final class Engine: @unchecked Sendable {
                 parking.lock()
                 let until = MonotonicClock.nanoseconds() &+ 20_000_000
                 repeat {
+                    // A wake-up sent before this thread began to wait is not lost.
+                    if unparkPending.exchange(false, ordering: .acquiringAndReleasing) { break }
                     if !parking.wait(untilNanoseconds: until) { break }
                 } while driverWanted.load(ordering: .acquiring) > 0 && !idle
                 parking.unlock()
@@ -255,11 +261,12 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// How long the progress thread may sleep: not at all while collectives are in flight or
+    /// How long the progress thread may sleep: not at all while collectives that poll are in flight or
     /// shortly after (waking a sleeping thread costs tens of microseconds on a busy host).
     func nextTimeout() -> Int32 {
         let now = MonotonicClock.nanoseconds()
-        if !order.isEmpty { lastActive = now }
+        // Collectives waited for asleep do not keep the loop polling.
+        if order.contains(where: { !$0.sleeps }) { lastActive = now }
         // RDMA completions raise no event: poll while collectives are in flight, whatever HFR_SPIN says.
         if !rdmaPorts.isEmpty && !order.isEmpty { return 0 }
         if config.spinNanoseconds > 0 && now &- lastActive < config.spinNanoseconds { return 0 }
@@ -293,7 +300,7 @@ public final class Engine: @unchecked Sendable {
     /// path of a blocking collective. The progress thread parks meanwhile. Returns false when
     /// driving is off (HFR_SPIN=0) or the engine is stopping; the caller then sleeps instead.
     func drive(until request: Request) -> Bool {
-        guard config.spinNanoseconds > 0, thread.map({ !$0.isCurrent }) ?? false else { return false }
+        guard config.spinNanoseconds > 0, !request.sleeps, thread.map({ !$0.isCurrent }) ?? false else { return false }
         driverWanted.add(1, ordering: .acquiringAndReleasing)
         while !driver.tryLock() {
             if config.yieldWhilePolling { sched_yield() }
@@ -303,7 +310,7 @@ public final class Engine: @unchecked Sendable {
             let more = !order.isEmpty || !backlog.isEmpty
             driver.unlock()
             // Collectives still in flight (asynchronous ones) need the progress thread back.
-            if more { parking.broadcast() }
+            if more { unpark() }
         }
         while !request.test() {
             if stopSeen { return request.test() }  // torn down: nothing left to drive
@@ -387,6 +394,15 @@ public final class Engine: @unchecked Sendable {
             return undelivered && now < stopDeadline ? nil : 1_000_000_000
         }
         return nil
+    }
+
+    /// Wakes the progress thread if it is parked, or makes its next park return at once: new work
+    /// for it (an asynchronous or sleeping submission, a stop, a caller done driving).
+    func unpark() {
+        parking.lock()
+        unparkPending.store(true, ordering: .releasing)
+        parking.broadcast()
+        parking.unlock()
     }
 
     /// Tells the peers this rank talks to that it is leaving, its work done, ahead of closing its

@@ -38,6 +38,12 @@ public struct EngineConfiguration: Sendable {
     public var spinNanoseconds: UInt64 = 0
     /// Whether the polling progress thread yields its core between polls (`HFR_SPIN_YIELD`).
     public var yieldWhilePolling = false
+    /// With yielding on (ranks outnumber cores), a collective whose messages average at least
+    /// this many bytes is waited for asleep: its caller sleeps and the progress thread blocks in
+    /// epoll_wait while only such collectives are in flight (`HFR_SLEEP_BYTES`; 0: never). A
+    /// wake-up costs tens of microseconds, small against a large message, and a rank that polls
+    /// takes the core from the ranks whose copies it waits for.
+    public var sleepMessageBytes: Int = 512 << 10
     /// Messages up to this size go out before the receiver's clear-to-send (`HFR_EAGER_MAX`);
     /// the receiver parks early arrivals in a small per-peer pool. 0 turns eager sends off.
     public var eagerMaxBytes: Int = 64 << 10

@@ -117,12 +117,16 @@ public final class Communicator: @unchecked Sendable {
             ec.timeoutNanoseconds = timeout
             ec.spinNanoseconds = UInt64(cfg.spinMicroseconds) * 1000
             ec.yieldWhilePolling = cfg.yieldWhilePolling
+            ec.sleepMessageBytes = cfg.sleepMessageBytes
             ec.eagerMaxBytes = min(cfg.eagerMaxBytes, cfg.fragmentBytes)
             ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport \(hcaPorts.isEmpty ? "tcp" : "ib"), listening on \(rv.addresses[rank]), "
                      + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS)\(hcaPorts.isEmpty ? "" : " over TCP, one control socket per RDMA link"), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, then halving below 1 MiB for a power-of-two rank count, then tree)") (HFR_ALGO), "
-                     + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s)")
+                     + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s), "
+                     + (cfg.spinMicroseconds == 0 ? "every wait sleeps (HFR_SPIN=0)"
+                        : cfg.yieldWhilePolling ? "waits poll and yield (more ranks than cores), asleep for messages of \(cfg.sleepMessageBytes) B or more on average (HFR_SLEEP_BYTES)"
+                        : "waits poll (HFR_SPIN=\(cfg.spinMicroseconds) us)"))
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }
             throw HFRError(.systemError, e.description)

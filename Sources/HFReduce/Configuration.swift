@@ -44,6 +44,11 @@ public struct Configuration: Sendable {
     /// `HFR_SPIN_YIELD`: the polling progress thread calls sched_yield between polls. Default:
     /// on when this host's ranks outnumber its cores.
     public var yieldWhilePolling = Configuration.oversubscribed()
+    /// `HFR_SLEEP_BYTES`: with `HFR_SPIN_YIELD` on, a collective whose messages average at least
+    /// this many bytes is waited for asleep (the caller on a condition, the progress thread in
+    /// epoll_wait) instead of polling: on a host with more ranks than cores a polling rank takes
+    /// the core from the ranks whose copies it waits for. 0: always poll. Default 512K.
+    public var sleepMessageBytes = 512 << 10
 
     /// `HFR_EAGER_MAX`: messages up to this size are sent before the receiver's clear-to-send
     /// (one network hop saved); 0 turns it off.
@@ -123,6 +128,7 @@ public struct Configuration: Sendable {
             }
             if let v = try Environment.int("HFR_SPIN_YIELD") { c.yieldWhilePolling = v != 0 }
             if let v = try Environment.int("HFR_SPIN") { c.spinMicroseconds = v }
+            if let v = try Environment.bytes("HFR_SLEEP_BYTES") { c.sleepMessageBytes = v }
             if let v = try Environment.bytes("HFR_SOCKET_BUFFER") { c.socketBufferBytes = v }
             if let v = try Environment.bytes("HFR_SOCKET_INFLIGHT") { c.socketInflightBytes = v }
             if Environment.string("HFR_FRAGMENT_MIN") == nil { c.fragmentMinBytes = min(c.fragmentMinBytes, c.linkFragmentBytes) }
@@ -177,6 +183,7 @@ public struct Configuration: Sendable {
                                      + "the pool each peer parks early messages in would pass 64M")
         }
         try within(spinMicroseconds, 0...10_000_000, "HFR_SPIN", "spinMicroseconds", "0...10000000 (10 s)")
+        try within(sleepMessageBytes, 0...(1 << 40), "HFR_SLEEP_BYTES", "sleepMessageBytes", "0 (always poll)...1T")
         try within(socketBufferBytes, 0...(1 << 30), "HFR_SOCKET_BUFFER", "socketBufferBytes", "0 (kernel autotuning)...1G")
         try within(socketInflightBytes, 4096...(1 << 30), "HFR_SOCKET_INFLIGHT", "socketInflightBytes", "4K...1G")
     }

@@ -24,6 +24,7 @@ final class ConfigurationTests: XCTestCase {
             ("HFR_TIMEOUT", { $0.timeoutSeconds = .nan }),
             ("HFR_SPIN", { $0.spinMicroseconds = -1 }),
             ("HFR_SPIN", { $0.spinMicroseconds = 100_000_000_000_000_000 }),
+            ("HFR_SLEEP_BYTES", { $0.sleepMessageBytes = -1 }),
             ("HFR_NSOCKS", { $0.socketsPerPeer = 0 }),
             ("HFR_FRAGMENT_MAX", { $0.fragmentBytes = 5000 }),
             ("HFR_SOCKET_BUFFER", { $0.socketBufferBytes = 1 << 40 }),
