@@ -437,6 +437,7 @@ public final class Engine: @unchecked Sendable {
         if c.schedule.scratchBytes > 0 { c.scratch = acquireScratch(c.schedule.scratchBytes) }
         for p in c.schedule.peers {
             let peer = peers[p]
+            if peer.phase == .closed && arrivedWhole(c, from: peer) { continue }
             if peer.phase == .closed || peer.phase == .failed {
                 fail(lossError(p, peer.closeReason.isEmpty ? "its connection is closed" : peer.closeReason), notifyPeers: true)
                 return
@@ -461,6 +462,16 @@ public final class Engine: @unchecked Sendable {
                 }
             }
             peer.earlyClears = keep
+        }
+    }
+
+    /// Whether everything `c` exchanges with `peer` is a message from it already parked whole: a
+    /// send between two ranks is over once written eagerly, so its sender may have left by the
+    /// time the receive is posted.
+    func arrivedWhole(_ c: ActiveCollective, from peer: PeerState) -> Bool {
+        c.schedule.steps.allSatisfy { step in
+            guard step.peer == Int32(peer.rank) && step.length > 0 else { return true }
+            return step.kind == .recv && peer.parked.contains { $0.sequence == c.sequence && $0.index == step.index && $0.complete }
         }
     }
 

@@ -54,6 +54,12 @@ final class AllreduceJobTests: XCTestCase {
         try expectSuccess(2, ["sends-first", "--count", "1000"])
     }
 
+    /// A send that went eagerly is over once written: its rank may destroy the communicator before
+    /// the receiver posts the receive, which still gets the message.
+    func testReceivePostedAfterTheSenderLeft() throws {
+        try expectSuccess(2, ["send-and-leave"])
+    }
+
     func testTwoCommunicatorsInOneProcess() throws {
         try expectSuccess(3, ["two-comms"])
     }

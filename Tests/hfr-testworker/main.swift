@@ -329,6 +329,23 @@ do {
         for s in sends { try s.wait() }
         if wrong > 0 { fail("\(wrong) wrong elements") }
         print("rank \(rank): sends-first OK")
+    case "send-and-leave":
+        // Rank 0 sends a message small enough to go eagerly (over once written) and destroys its
+        // communicator; rank 1 posts the receive only afterwards: the parked message is delivered.
+        let count = 1000
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        defer { p.deallocate() }
+        if try checkOne(comm, count: 10, type: .float32, op: .sum, algorithm: nil, inPlace: true) != 0 { fail("wrong result") }
+        if rank == 0 {
+            for i in 0..<count { p[i] = Int32(i * 3 + 1) }
+            try comm.send(p, count: count, type: .int32, to: 1)
+            comm.destroy()
+        } else if rank == 1 {
+            usleep(300_000)
+            try comm.recv(p, count: count, type: .int32, from: 0)
+            for i in 0..<count where p[i] != Int32(i * 3 + 1) { fail("element \(i) is \(p[i])") }
+        }
+        print("rank \(rank): send-and-leave OK")
     case "intruder":
         if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: false) != 0 { fail("wrong result") }
         print("rank \(rank): intruder OK")
