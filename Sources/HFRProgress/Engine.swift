@@ -74,6 +74,8 @@ public final class Engine: @unchecked Sendable {
     /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
     let announcements = Atomic<Int>(0)
     var stopSeen = false
+    /// The largest fragment on the wire (several links: `linkFragmentBytes`), what a wait is for.
+    let largestFragment: Int
     var discard: UnsafeMutableRawPointer?
     /// Held by whichever thread runs the event loop: the progress thread, or a waiting caller.
     let driver = ConditionLock()
@@ -128,6 +130,7 @@ public final class Engine: @unchecked Sendable {
             let links = tcp.map { LinkState(local: $0.local, remote: $0.remote, name: address($0)) }
             return PeerState(rank: r, links: links, socketsPerLink: links.count > 1 ? config.socketsPerLink : config.socketsPerPeer)
         }
+        largestFragment = peers.contains(where: \.reliable) ? config.linkFragmentBytes : config.fragmentBytes
         let rdmaPeers = peers.filter(\.rdma).count
         if rdmaPeers > 0 {
             let sendDepth = min(4096, max(1, config.maxInflightFragments))
@@ -187,7 +190,8 @@ public final class Engine: @unchecked Sendable {
         request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
-        c.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0 && schedule.averageMessageBytes >= config.sleepMessageBytes
+        c.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0
+            && min(schedule.averageMessageBytes, largestFragment) >= config.sleepMessageBytes
         request.sleeps = c.sleeps
         c.pointToPointPeer = peer ?? -1
         c.pointToPointSends = sending

@@ -39,10 +39,12 @@ public struct EngineConfiguration: Sendable {
     /// Whether the polling progress thread yields its core between polls (`HFR_SPIN_YIELD`).
     public var yieldWhilePolling = false
     /// With yielding on (ranks outnumber cores), a collective whose messages average at least
-    /// this many bytes is waited for asleep: its caller sleeps and the progress thread blocks in
-    /// epoll_wait while only such collectives are in flight (`HFR_SLEEP_BYTES`; 0: never). A
-    /// wake-up costs tens of microseconds, small against a large message, and a rank that polls
-    /// takes the core from the ranks whose copies it waits for.
+    /// this many bytes, and whose fragments can be as large, is waited for asleep: its caller
+    /// sleeps and the progress thread blocks in epoll_wait while only such collectives are in
+    /// flight (`HFR_SLEEP_BYTES`; 0: never). A wake-up costs tens of microseconds, small against
+    /// a large fragment, and a rank that polls takes the core from the ranks whose copies it
+    /// waits for. Over several links fragments are small and few in flight: each refill of the
+    /// window waits on a wake-up there, so those keep polling.
     public var sleepMessageBytes: Int = 512 << 10
     /// Messages up to this size go out before the receiver's clear-to-send (`HFR_EAGER_MAX`);
     /// the receiver parks early arrivals in a small per-peer pool. 0 turns eager sends off.
