@@ -115,12 +115,15 @@ hfrResult_t hfrCommGetAsyncError(hfrComm_t comm, hfrResult_t* asyncError);
  * Never waits for other ranks. */
 hfrResult_t hfrCommAbort(hfrComm_t comm);
 
-/* Completes pending collectives (each bounded by HFR_TIMEOUT), closes the connections and
- * frees the communicator. */
+/* Completes pending collectives (each bounded by HFR_TIMEOUT), tells the peers it is leaving,
+ * closes the connections and frees the communicator. A rank that still waits for this one then
+ * gets hfrInvalidUsage naming it (the ranks called different collectives or counts). */
 hfrResult_t hfrCommDestroy(hfrComm_t comm);
 
 /* Reduces `count` elements of `datatype` with `op` across all ranks. Every rank receives the
- * result in recvbuff. Blocks until done. */
+ * result in recvbuff. Blocks until done. A count of 0 (in every collective but hfrAllToAllv)
+ * moves no data but still meets the other ranks, like a barrier: ranks that passed different
+ * counts get hfrInvalidUsage instead of waiting for each other. */
 hfrResult_t hfrAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                          hfrDataType_t datatype, hfrRedOp_t op, hfrComm_t comm);
 
