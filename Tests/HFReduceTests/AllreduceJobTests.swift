@@ -153,6 +153,16 @@ final class AllreduceJobTests: XCTestCase {
     }
 
     /// hfr-bench checks its results and, with --nic-stats, reports the traffic of every NIC and socket.
+    /// With more ranks than cores (forced here), all-to-all blocks of 512 KiB and more are waited
+    /// for asleep: the same values, in and out of place.
+    func testLargeAllToAllWaitedForAsleep() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 120, program: "hfr-bench", ["alltoall", "-b", "1536K", "-e", "12M", "-f", "2", "-c", "1", "-n", "3"],
+                                  environment: ["HFR_SPIN_YIELD": "1", "HFR_DEBUG": "INFO"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("asleep for messages of 524288 B or more on average (HFR_SLEEP_BYTES)"), r.output)
+        XCTAssertTrue(r.output.contains("# Out of bounds values : 0 OK"), r.output)
+    }
+
     func testBenchmarkChecksAndReportsNICTraffic() throws {
         let r = try JobRunner.run(ranks: 2, limit: 120, program: "hfr-bench", ["alltoall", "-b", "8", "-e", "1M", "-f", "8", "-c", "1", "--nic-stats"])
         XCTAssertEqual(r.status, 0, r.output)
