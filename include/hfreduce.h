@@ -121,9 +121,10 @@ hfrResult_t hfrCommAbort(hfrComm_t comm);
 hfrResult_t hfrCommDestroy(hfrComm_t comm);
 
 /* Reduces `count` elements of `datatype` with `op` across all ranks. Every rank receives the
- * result in recvbuff. Blocks until done. A count of 0 (in every collective but hfrAllToAllv)
- * moves no data but still meets the other ranks, like a barrier: ranks that passed different
- * counts get hfrInvalidUsage instead of waiting for each other. */
+ * result in recvbuff. Blocks until done. A count of 0 (here and in the other collectives, not
+ * in hfrAllToAllv's per-peer counts nor in hfrSend/hfrRecv) moves no data but still meets the
+ * other ranks, like a barrier: ranks that passed different counts get hfrInvalidUsage instead
+ * of waiting for each other. */
 hfrResult_t hfrAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                          hfrDataType_t datatype, hfrRedOp_t op, hfrComm_t comm);
 

@@ -45,9 +45,10 @@ public struct Configuration: Sendable {
     /// on when this host's ranks outnumber its cores.
     public var yieldWhilePolling = Configuration.oversubscribed()
     /// `HFR_SLEEP_BYTES`: with `HFR_SPIN_YIELD` on, a collective whose messages average at least
-    /// this many bytes (and whose fragments, `HFR_FRAGMENT_MAX`, are as large) is waited for asleep (the caller on a condition, the progress thread in
-    /// epoll_wait) instead of polling: on a host with more ranks than cores a polling rank takes
-    /// the core from the ranks whose copies it waits for. 0: always poll. Default 512K.
+    /// this many bytes, and whose fragments (`HFR_FRAGMENT_MAX`) are as large, is waited for
+    /// asleep (the caller on a condition, the progress thread in epoll_wait) instead of polling:
+    /// on a host with more ranks than cores a polling rank takes the core from the ranks whose
+    /// copies it waits for. 0: always poll. Default 512K.
     public var sleepMessageBytes = 512 << 10
 
     /// `HFR_EAGER_MAX`: messages up to this size are sent before the receiver's clear-to-send

@@ -152,7 +152,6 @@ final class AllreduceJobTests: XCTestCase {
         XCTAssertTrue(r.output.contains("lo (127.0.0.1)"), r.output)
     }
 
-    /// hfr-bench checks its results and, with --nic-stats, reports the traffic of every NIC and socket.
     /// With more ranks than cores (forced here), all-to-all blocks of 512 KiB and more are waited
     /// for asleep: the same values, in and out of place.
     func testLargeAllToAllWaitedForAsleep() throws {
@@ -163,6 +162,7 @@ final class AllreduceJobTests: XCTestCase {
         XCTAssertTrue(r.output.contains("# Out of bounds values : 0 OK"), r.output)
     }
 
+    /// hfr-bench checks its results and, with --nic-stats, reports the traffic of every NIC and socket.
     func testBenchmarkChecksAndReportsNICTraffic() throws {
         let r = try JobRunner.run(ranks: 2, limit: 120, program: "hfr-bench", ["alltoall", "-b", "8", "-e", "1M", "-f", "8", "-c", "1", "--nic-stats"])
         XCTAssertEqual(r.status, 0, r.output)

@@ -238,8 +238,8 @@ do {
         // "type" (float32 vs int32, same bytes), "algorithm" (tree vs ring); "root" and
         // "root-large": every rank broadcasts as its own root, so no rank receives (1001 and 1M
         // elements); "p2p-type": rank 0 sends float32, rank 1 receives as many bytes of int32,
-        // the others wait in a barrier; "zero" and "zero-last": rank 0 (the last rank) passes a
-        // count of 0, which runs as a barrier under the collective's signature, so every rank
+        // the others wait in a barrier; "zero" and "zero-last": rank 0 (or the last rank) passes
+        // a count of 0, which runs as a barrier under the collective's signature, so every rank
         // fails in the call itself; "a2av-counts": rank 0 sends 2 elements to rank 1, which
         // expects none from it, and 4 to rank 2, which expects 3: the ranks that finished their
         // part learn at their next call; "leaves-early": rank 1 destroys its communicator after
