@@ -45,8 +45,6 @@ final class ActiveCollective {
     var finished = false
     /// For a send or receive between two ranks: the other rank; -1 for collectives.
     var pointToPointPeer = -1
-    /// Waited for asleep, not by polling (see `EngineConfiguration.sleepMessageBytes`).
-    var sleeps = false
     /// For a point-to-point operation: whether it sends (else it receives).
     var pointToPointSends = false
 

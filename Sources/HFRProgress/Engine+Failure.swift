@@ -52,12 +52,8 @@ extension Engine {
                 // A peer closes all its sockets together, and what it wrote on the others before
                 // their end may still be on its way (a finished root's last fragments): judge once
                 // the last one closes.
-                let peer = peers[rank]
-                _ = ch.drainQueue()
-                epoll.remove(ch.fd)
-                ch.closeSocket()
-                peer.retired.append(ch)
-                peer.channels[ch.index] = nil
+                peers[rank].retire(ch, from: epoll)
+                peers[rank].channels[ch.index] = nil
                 return
             }
             peerFailed(rank, reason)
@@ -120,13 +116,7 @@ extension Engine {
         if peer.phase == .failed { return }
         peer.phase = phase
         peer.closeReason = reason
-        for case let ch? in peer.channels {
-            _ = ch.drainQueue()
-            epoll.remove(ch.fd)
-            // Closing tells the peer at once (EOF), even when no abort frame reaches it.
-            ch.closeSocket()
-            peer.retired.append(ch)
-        }
+        for case let ch? in peer.channels { peer.retire(ch, from: epoll) }
         for ch in peer.down.values { _ = ch.drainQueue(); peer.retired.append(ch) }
         peer.down.removeAll()
         peer.downCounts.removeAll()

@@ -15,27 +15,25 @@ extension Engine {
 
     @inline(__always) func start(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
-        if step.length == 0 {
-            // Both sides of an empty message skip it alike; empty computations have nothing to do.
-            // A message parked for it means the sender's count is not 0: delivering it says so.
-            if step.kind == .recv, peers[Int(step.peer)].parked.contains(where: { $0.sequence == c.sequence && $0.index == step.index }) {
-                c.state[i] = 1
-                deliverParked(c, i)
-                return
-            }
+        if step.length == 0 && step.kind != .recv {
+            // Empty sends are skipped on both sides alike; empty computations have nothing to do.
             complete(c, i)
             return
         }
         switch step.kind {
         case .recv:
             c.state[i] = 1
-            let peer = peers[Int(step.peer)]
             // A message parked here has taken one of the sender's eager credits; the clear-to-send
             // gives the credit back, so it goes out only once the parked copy has left its slot
             // (at once if it has fully arrived, otherwise when it has). Parked messages thus never
-            // outnumber the credits, however the links reorder frames.
-            if !peer.parked.isEmpty, peer.parked.contains(where: { $0.sequence == c.sequence && $0.index == step.index }) {
+            // outnumber the credits, however the links reorder frames. One parked for an empty
+            // receive means the sender's count is not 0: delivering it says so.
+            if peers[Int(step.peer)].parkedIndex(c.sequence, step.index) != nil {
                 deliverParked(c, i)
+                return
+            }
+            if step.length == 0 {
+                complete(c, i)
                 return
             }
             sendClear(c, i)
@@ -177,7 +175,7 @@ extension Engine {
     func deliverParked(_ c: ActiveCollective, _ i: Int) {
         let step = c.schedule.steps[i]
         let peer = peers[Int(step.peer)]
-        guard let k = peer.parked.firstIndex(where: { $0.sequence == c.sequence && $0.index == step.index }) else { return }
+        guard let k = peer.parkedIndex(c.sequence, step.index) else { return }
         let m = peer.parked[k]
         guard m.complete else { return }  // the payload's arrival delivers it
         peer.parked.remove(at: k)

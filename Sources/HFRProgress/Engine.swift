@@ -190,16 +190,15 @@ public final class Engine: @unchecked Sendable {
         request.engine = self
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
-        c.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0
+        request.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0
             && min(schedule.averageMessageBytes, largestFragment) >= config.sleepMessageBytes
-        request.sleeps = c.sleeps
         c.pointToPointPeer = peer ?? -1
         c.pointToPointSends = sending
         submitted.append(c)
         submitLock.unlock()
         announcements.add(1, ordering: .acquiringAndReleasing)
         // A caller about to wait drives the engine itself; otherwise wake the progress thread.
-        if !(willWait && config.spinNanoseconds > 0 && !c.sleeps) { wake.signal(); unpark() }
+        if !(willWait && config.spinNanoseconds > 0 && !request.sleeps) { wake.signal(); unpark() }
         return request
     }
 
@@ -270,7 +269,7 @@ public final class Engine: @unchecked Sendable {
     func nextTimeout() -> Int32 {
         let now = MonotonicClock.nanoseconds()
         // Collectives waited for asleep do not keep the loop polling.
-        if order.contains(where: { !$0.sleeps }) { lastActive = now }
+        if order.contains(where: { !$0.request.sleeps }) { lastActive = now }
         // RDMA completions raise no event: poll while collectives are in flight, whatever HFR_SPIN says.
         if !rdmaPorts.isEmpty && !order.isEmpty { return 0 }
         if config.spinNanoseconds > 0 && now &- lastActive < config.spinNanoseconds { return 0 }
@@ -413,13 +412,7 @@ public final class Engine: @unchecked Sendable {
     /// sockets (see `FrameKind.leaving`).
     func announceLeaving() {
         let h = FrameHeader(kind: .leaving, sequence: nextToActivate, index: 0, offset: 0, length: 0)
-        for peer in peers where peer.rank != config.rank {
-            switch peer.phase {
-            case .connected: if let ch = peer.controlChannel { ch.enqueue(control: h); markDirty(ch) }
-            case .connecting: peer.pendingControl.append(ControlFrame(header: h, target: nil))
-            case .idle, .closed, .failed: break
-            }
-        }
+        for peer in peers where peer.phase == .connected || peer.phase == .connecting { sendControl(to: peer.rank, h) }
     }
 
     func enqueueForActivation(_ c: ActiveCollective) {
@@ -475,7 +468,7 @@ public final class Engine: @unchecked Sendable {
     func arrivedWhole(_ c: ActiveCollective, from peer: PeerState) -> Bool {
         c.schedule.steps.allSatisfy { step in
             guard step.peer == Int32(peer.rank) && step.length > 0 else { return true }
-            return step.kind == .recv && peer.parked.contains { $0.sequence == c.sequence && $0.index == step.index && $0.complete }
+            return step.kind == .recv && peer.parkedIndex(c.sequence, step.index).map { peer.parked[$0].complete } ?? false
         }
     }
 

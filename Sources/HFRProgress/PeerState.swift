@@ -98,6 +98,21 @@ final class PeerState {
         return best
     }
 
+    /// Where message `index` of operation `sequence` waits among the parked ones, if it does.
+    @inline(__always) func parkedIndex(_ sequence: UInt32, _ index: Int32) -> Int? {
+        parked.isEmpty ? nil : parked.firstIndex { $0.sequence == sequence && $0.index == index }
+    }
+
+    /// Retires channel `ch` (its queue dropped, its socket closed); it stays in `retired` for its
+    /// traffic counters.
+    func retire(_ ch: TCPChannel, from epoll: Epoll) {
+        _ = ch.drainQueue()
+        epoll.remove(ch.fd)
+        // Closing tells the peer at once (EOF), even when no abort frame reaches it.
+        ch.closeSocket()
+        retired.append(ch)
+    }
+
     deinit { eagerPool?.deallocate() }
 }
 

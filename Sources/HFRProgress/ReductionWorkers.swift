@@ -33,6 +33,8 @@ final class ReductionWorkers {
     private var stopping = false
     /// Jobs taken by a thread and not finished.
     private var running = 0
+    /// Set while `cancelAndWait` waits for `running` to reach 0.
+    private var cancelling = false
     private var threads: [PosixThread] = []
     private let wake: EventFD
 
@@ -85,8 +87,6 @@ final class ReductionWorkers {
         }
         lock.unlock()
     }
-
-    private var cancelling = false
 
     /// Drops the jobs no thread has started and waits for the ones running (after a failure,
     /// before it is published: once the caller sees it, it may free the buffers they write). A

@@ -17,7 +17,8 @@ public final class Request: @unchecked Sendable {
 
     /// The engine, so that a blocking wait can drive it; a request keeps its engine alive.
     var engine: Engine?
-    /// Its caller sleeps instead of driving the engine (large messages on a host with more ranks than cores).
+    /// Waited for asleep: its caller sleeps instead of driving the engine, and it does not keep the
+    /// progress thread polling (see `EngineConfiguration.sleepMessageBytes`).
     var sleeps = false
 
     init(sequence: UInt32, operation: String, completion: ConditionLock, timeoutNanoseconds: UInt64) {
