@@ -26,6 +26,8 @@ public final class Engine: @unchecked Sendable {
     // Submission side (guarded by submitLock).
     let submitLock = ConditionLock()
     var submitted: [ActiveCollective] = []
+    /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
+    private var intake: [ActiveCollective] = []
     var nextSequence: UInt32 = 0
     /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
     /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
@@ -277,14 +279,18 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// One non-blocking turn of the event loop (caller holds `driver`); returns how long to
-    /// linger when the engine must stop.
-    func turn() -> UInt64? {
+    /// linger when the engine must stop. `poll: false` skips `epoll_wait`: for the caller's
+    /// first turn, which has a collective of its own to start before anything can have arrived
+    /// for it.
+    func turn(poll: Bool = true) -> UInt64? {
         let now = MonotonicClock.nanoseconds()
         var incoming = false
-        _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
-            // A socket that stays writable reports at every turn: only arrivals count as work.
-            if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 { incoming = true }
-            self.dispatch(token: token, events: events)
+        if poll {
+            _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
+                // A socket that stays writable reports at every turn: only arrivals count as work.
+                if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 { incoming = true }
+                self.dispatch(token: token, events: events)
+            }
         }
         turnFoundWork = incoming || announcements.load(ordering: .relaxed) > 0
         if let lingerNanoseconds = drainWake() { return lingerNanoseconds }
@@ -315,9 +321,12 @@ public final class Engine: @unchecked Sendable {
             // Collectives still in flight (asynchronous ones) need the progress thread back.
             if more { unpark() }
         }
+        var poll = false
         while !request.test() {
             if stopSeen { return request.test() }  // torn down: nothing left to drive
-            if turn() != nil {
+            let linger = turn(poll: poll)
+            poll = true
+            if linger != nil {
                 // Stopping: the progress thread tears down.
                 wake.signal()
                 return request.test()
@@ -368,13 +377,13 @@ public final class Engine: @unchecked Sendable {
             }
         }
         guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
-        var newWork: [ActiveCollective] = []
         submitLock.lock()
-        if !submitted.isEmpty { swap(&newWork, &submitted) }
+        if !submitted.isEmpty { swap(&intake, &submitted) }
         let stop = stopRequested
         let reason = abortReason
         submitLock.unlock()
-        for c in newWork { enqueueForActivation(c) }
+        for c in intake { enqueueForActivation(c) }
+        intake.removeAll(keepingCapacity: true)
         if stop {
             stopSeen = true
             if let reason {
