@@ -21,18 +21,29 @@ public enum TCPSocket {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, 4)
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, 4)
-        if bufferBytes > 0 {
-            var b = Int32(clamping: bufferBytes)
-            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &b, 4)
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &b, 4)
-        }
+        setBufferSizes(fd, bufferBytes)
+    }
+
+    /// `setsockopt(SO_SNDBUF)` and `setsockopt(SO_RCVBUF)` to `bytes`; nothing when `bytes` is 0.
+    static func setBufferSizes(_ fd: Int32, _ bytes: Int) {
+        guard bytes > 0 else { return }
+        var b = Int32(clamping: bytes)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &b, 4)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &b, 4)
     }
 
     /// `bind(2)` + `listen(2)` on `address` (port 0 picks a free one); returns the fd and the bound address.
-    public static func listen(on address: SocketAddress, backlog: Int32 = 512) throws -> (Int32, SocketAddress) {
+    ///
+    /// `bufferBytes` > 0 sets `SO_SNDBUF`/`SO_RCVBUF` on the listening socket, before `listen`:
+    /// accepted connections inherit them, and the window their handshake advertises follows
+    /// them. Set only after `accept`, a smaller receive buffer shrinks the window below the
+    /// segment size the dialer derived from the larger one, and the dialer waits for its persist
+    /// timer (about 200 ms) each time the window fills.
+    public static func listen(on address: SocketAddress, backlog: Int32 = 512, bufferBytes: Int = 0) throws -> (Int32, SocketAddress) {
         let fd = try make()
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+        setBufferSizes(fd, bufferBytes)
         var sa = address.sockaddr
         let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         if rc != 0 { let e = SystemCallError("bind(\(address))"); close(fd); throw e }

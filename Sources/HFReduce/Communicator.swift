@@ -86,7 +86,7 @@ public final class Communicator: @unchecked Sendable {
         if corruptRemoteKeys { Log.warn(rank: rank, "HFR_IB_TEST_BAD_RKEY=1: this rank corrupts the rkey of every RDMA write it posts (a test hook)") }
         do {
             let listenIP: UInt32 = chosen.count == 1 ? chosen[0].ip : 0
-            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: listenIP, port: 0))
+            let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: listenIP, port: 0), bufferBytes: cfg.socketBufferBytes)
             listenFD = fd
             let published = RankAddress(port: bound.port, nics: chosen.map { NICAddress(ip: $0.ip, prefixLength: $0.prefixLength) },
                                         hcaPorts: hcaPorts.count)

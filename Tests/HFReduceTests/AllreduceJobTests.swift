@@ -173,6 +173,18 @@ final class AllreduceJobTests: XCTestCase {
         }
     }
 
+    /// Small socket buffers (HFR_SOCKET_BUFFER) hold on both ends of a connection from its
+    /// handshake on. Set on an accepted socket only after the handshake, they shrank its window
+    /// below the segment size its dialer had settled on, and every full window waited for the
+    /// dialer's persist timer: a 32 KiB allreduce took 0.4 s and a 2 MiB one longer than the
+    /// 5 s HFR_TIMEOUT here.
+    func testSmallSocketBuffersDoNotStall() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 90, program: "hfr-bench", ["allreduce", "-b", "32K", "-e", "2M", "-f", "4", "-c", "1", "-n", "3", "-w", "1"],
+                                  environment: ["HFR_SOCKET_BUFFER": "8192", "HFR_TIMEOUT": "5"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("# Out of bounds values : 0 OK"), r.output)
+    }
+
     /// A connection with a wrong job token at rendezvous is refused and logged; the job carries on.
     func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
         let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["intruder"])
