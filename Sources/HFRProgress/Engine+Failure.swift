@@ -45,8 +45,10 @@ extension Engine {
         if peers[rank].reliable {
             // One link failing is not the peer failing: the others carry on. The last one going
             // fails the peer if work is pending with it, and closes it quietly otherwise; frames
-            // still unacknowledged on the other sockets make it worth a warning.
-            channelDown(ch, reason, quietly: !busy && !peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false })
+            // still unacknowledged on the other sockets make it worth a warning, unless the peer
+            // said it is leaving (those are control frames it had no reason to acknowledge).
+            let unfinished = peers[rank].channels.contains { $0?.hasUnfinishedFrames ?? false }
+            channelDown(ch, reason, quietly: !busy && (peers[rank].departedAfter != nil || !unfinished))
         } else if busy {
             if case ChannelError.closedByPeer = error, peers[rank].channels.contains(where: { $0 != nil && $0 !== ch }) {
                 // A peer closes all its sockets together, and what it wrote on the others before

@@ -32,14 +32,16 @@ final class VerbsJobTests: XCTestCase {
     }
 
     /// Every type and op, every algorithm, and the rest of the family (all-to-all included) at 2,
-    /// 3 and 4 ranks over two soft HCAs per rank; INFO names both RDMA links, and every rank's
-    /// writes went out on both HCAs.
+    /// 3 and 4 ranks over two soft HCAs per rank; INFO names both RDMA links, every rank's
+    /// writes went out on both HCAs, and nothing was worth a warning (ranks that leave after
+    /// their work close their links quietly).
     func testCollectivesOverTwoSoftHCAs() throws {
         for n in [2, 3, 4] {
             for mode in [["matrix", "quick"], ["family", "quick"]] {
                 let out = try run(n, mode + ["--link-stats"], env: ["HFR_DEBUG": "INFO"])
                 XCTAssertTrue(out.contains("transport ib (HFR_TRANSPORT=ib): 2 ACTIVE HCA port(s) of the software verbs device"), out)
                 XCTAssertTrue(out.contains("link 1 to rank 1: RDMA soft_1:1 QP"), "INFO names the second RDMA link\n\(out)")
+                XCTAssertFalse(out.contains(" HFR WARN "), "\(mode) at \(n) ranks: a clean run warns about nothing\n\(out)")
                 let w = written(out)
                 XCTAssertEqual(w.count, n, "every rank printed its links\n\(out)")
                 for (rank, perHCA) in w {
