@@ -102,7 +102,8 @@ final class TestbedTests: XCTestCase {
     }
 
     /// Four hosts with two NICs each: allreduce (every type, op and algorithm) and the rest of the
-    /// family over two links per peer.
+    /// family over two links per peer, with no warning (ranks that leave after their work close
+    /// their links quietly).
     func testFourHostsTwoNICs() throws {
         let (status, out) = try testbed(["up", "4", "2", "500mbit"])
         XCTAssertEqual(status, 0, out)
@@ -111,6 +112,7 @@ final class TestbedTests: XCTestCase {
             let r = try JobRunner.run(ranks: 4, limit: 240, hfrunArgs: hosts, program: "hfr-testworker", mode, environment: ["HFR_TIMEOUT": "60"])
             XCTAssertEqual(r.status, 0, r.output)
             XCTAssertEqual(r.output.components(separatedBy: "\(mode[0]) OK").count - 1, 4, r.output)
+            XCTAssertFalse(r.output.contains(" HFR WARN "), "a clean run warns about nothing\n\(r.output)")
         }
     }
 
