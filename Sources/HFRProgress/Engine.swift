@@ -26,8 +26,6 @@ public final class Engine: @unchecked Sendable {
     // Submission side (guarded by submitLock).
     let submitLock = ConditionLock()
     var submitted: [ActiveCollective] = []
-    /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
-    private var intake: [ActiveCollective] = []
     var nextSequence: UInt32 = 0
     /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
     /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
@@ -49,6 +47,8 @@ public final class Engine: @unchecked Sendable {
     /// sequence modulo that count: a peer's frame for one of them whose signature differs means
     /// the ranks disagreed (a rank with a count of 0 finishes at once, with nothing sent).
     var finishedSignatures: [(sequence: UInt32, signature: UInt32)]
+    /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
+    private var intake: [ActiveCollective] = []
     var order: [ActiveCollective] = []
     var backlog: [ActiveCollective] = []
     var nextToActivate: UInt32 = 0

@@ -7,6 +7,15 @@ struct JobRunner {
         var status: Int32
         var output: String
         var seconds: Double
+        var warnings: [Substring] { JobRunner.warnings(in: output) }
+    }
+
+    /// The library's warnings in `output`, except those about thread and memory placement,
+    /// which depend on the machine the test runs on (a CPU set that forbids pinning).
+    static func warnings(in output: String) -> [Substring] {
+        output.split(separator: "\n").filter {
+            $0.contains(" HFR WARN ") && !$0.contains("cannot pin") && !$0.contains("no thread or memory placement")
+        }
     }
 
     /// The folder holding the built executables (the test bundle sits beside them).
