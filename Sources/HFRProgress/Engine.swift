@@ -47,8 +47,6 @@ public final class Engine: @unchecked Sendable {
     /// sequence modulo that count: a peer's frame for one of them whose signature differs means
     /// the ranks disagreed (a rank with a count of 0 finishes at once, with nothing sent).
     var finishedSignatures: [(sequence: UInt32, signature: UInt32)]
-    /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
-    private var intake: [ActiveCollective] = []
     var order: [ActiveCollective] = []
     var backlog: [ActiveCollective] = []
     var nextToActivate: UInt32 = 0
@@ -279,18 +277,14 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// One non-blocking turn of the event loop (caller holds `driver`); returns how long to
-    /// linger when the engine must stop. `poll: false` skips `epoll_wait`: for the caller's
-    /// first turn, which has a collective of its own to start before anything can have arrived
-    /// for it.
-    func turn(poll: Bool = true) -> UInt64? {
+    /// linger when the engine must stop.
+    func turn() -> UInt64? {
         let now = MonotonicClock.nanoseconds()
         var incoming = false
-        if poll {
-            _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
-                // A socket that stays writable reports at every turn: only arrivals count as work.
-                if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 { incoming = true }
-                self.dispatch(token: token, events: events)
-            }
+        _ = epoll.wait(timeoutMilliseconds: 0) { token, events in
+            // A socket that stays writable reports at every turn: only arrivals count as work.
+            if events & (Epoll.readable | Epoll.error | Epoll.hangup) != 0 { incoming = true }
+            self.dispatch(token: token, events: events)
         }
         turnFoundWork = incoming || announcements.load(ordering: .relaxed) > 0
         if let lingerNanoseconds = drainWake() { return lingerNanoseconds }
@@ -321,12 +315,9 @@ public final class Engine: @unchecked Sendable {
             // Collectives still in flight (asynchronous ones) need the progress thread back.
             if more { unpark() }
         }
-        var poll = false
         while !request.test() {
             if stopSeen { return request.test() }  // torn down: nothing left to drive
-            let linger = turn(poll: poll)
-            poll = true
-            if linger != nil {
+            if turn() != nil {
                 // Stopping: the progress thread tears down.
                 wake.signal()
                 return request.test()
@@ -377,13 +368,13 @@ public final class Engine: @unchecked Sendable {
             }
         }
         guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
+        var newWork: [ActiveCollective] = []
         submitLock.lock()
-        if !submitted.isEmpty { swap(&intake, &submitted) }
+        if !submitted.isEmpty { swap(&newWork, &submitted) }
         let stop = stopRequested
         let reason = abortReason
         submitLock.unlock()
-        for c in intake { enqueueForActivation(c) }
-        intake.removeAll(keepingCapacity: true)
+        for c in newWork { enqueueForActivation(c) }
         if stop {
             stopSeen = true
             if let reason {
