@@ -406,7 +406,8 @@ public final class TCPChannel {
         return out
     }
 
-    /// Reads frames until the socket has no more data (or `budget` bytes were read, for fairness).
+    /// Reads frames until the socket has no more data, or until `budget` bytes were read (for
+    /// fairness; what was read is handled in full either way).
     ///
     /// Between frames the channel reads ahead into a staging buffer (see `readAhead`), so that a
     /// burst of control frames and small messages costs one `recv`; whatever part of a payload
@@ -481,7 +482,9 @@ public final class TCPChannel {
         // (epoll reports the socket again when more comes).
         var drained = false
         // A frame handled below may take this channel down (a peer's link-down notice): stop then.
-        while read < budget && isOpen {
+        // The budget stops only new reads: frames already staged are handled before returning,
+        // since epoll reports the socket again only if the kernel still holds bytes.
+        while isOpen {
             if rxTarget != nil {
                 if stageStart < stageEnd {
                     let c = min(rxRemaining, stageEnd - stageStart)
@@ -490,7 +493,7 @@ public final class TCPChannel {
                     payloadArrived(c)
                     continue
                 }
-                if drained { return }
+                if drained || read >= budget { return }
                 // The rest of the payload straight into place, and what follows it into the stage.
                 stageStart = 0; stageEnd = 0
                 let want = rxRemaining, ahead = readAhead
@@ -518,7 +521,7 @@ public final class TCPChannel {
                 staged -= WriteTarget.size
             }
             if staged < FrameHeader.size {
-                if drained { return }
+                if drained || read >= budget { return }
                 if stageStart > 0 {
                     let left = stageEnd - stageStart
                     if left > 0 { stage.copyMemory(from: stage + stageStart, byteCount: left) }
