@@ -348,6 +348,48 @@ AVX2 static size_t avx2_divide(int f16, uint16_t *d, size_t n, float r) {
     return n;
 }
 
+// MARK: - Streaming copies
+
+// 64-byte (AVX-512) or 32-byte (AVX2) non-temporal stores from unaligned loads: the destination
+// lines are written without being read first (no read-for-ownership), which on this kind of
+// machine takes a 16 MiB copy from ~12 to ~18 GB/s. The sfence orders the streamed lines before
+// whatever the caller publishes next (the step's completion).
+AVX512 static void avx512_copy_streaming(uint8_t *d, const uint8_t *s, size_t n) {
+    size_t head = (64 - ((uintptr_t)d & 63)) & 63;
+    if (head > n) head = n;
+    memcpy(d, s, head);
+    size_t i = head;
+    for (; i + 256 <= n; i += 256) {
+        __m512i a = _mm512_loadu_si512(s + i), b = _mm512_loadu_si512(s + i + 64);
+        __m512i c = _mm512_loadu_si512(s + i + 128), e = _mm512_loadu_si512(s + i + 192);
+        _mm512_stream_si512((void *)(d + i), a);
+        _mm512_stream_si512((void *)(d + i + 64), b);
+        _mm512_stream_si512((void *)(d + i + 128), c);
+        _mm512_stream_si512((void *)(d + i + 192), e);
+    }
+    for (; i + 64 <= n; i += 64) _mm512_stream_si512((void *)(d + i), _mm512_loadu_si512(s + i));
+    _mm_sfence();
+    memcpy(d + i, s + i, n - i);
+}
+
+AVX2 static void avx2_copy_streaming(uint8_t *d, const uint8_t *s, size_t n) {
+    size_t head = (32 - ((uintptr_t)d & 31)) & 31;
+    if (head > n) head = n;
+    memcpy(d, s, head);
+    size_t i = head;
+    for (; i + 128 <= n; i += 128) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(s + i)), b = _mm256_loadu_si256((const __m256i *)(s + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(s + i + 64)), e = _mm256_loadu_si256((const __m256i *)(s + i + 96));
+        _mm256_stream_si256((__m256i *)(d + i), a);
+        _mm256_stream_si256((__m256i *)(d + i + 32), b);
+        _mm256_stream_si256((__m256i *)(d + i + 64), c);
+        _mm256_stream_si256((__m256i *)(d + i + 96), e);
+    }
+    for (; i + 32 <= n; i += 32) _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
+    _mm_sfence();
+    memcpy(d + i, s + i, n - i);
+}
+
 #endif // HFR_X86
 
 // MARK: - Dispatch
@@ -405,6 +447,14 @@ void hfr_bf16_to_f32(const uint16_t *src, float *dst, size_t n) { impl.bf16_to_f
 void hfr_f32_to_bf16(const float *src, uint16_t *dst, size_t n) { impl.f32_to_bf16(src, dst, n); }
 void hfr_f16_to_f32(const uint16_t *src, float *dst, size_t n) { impl.f16_to_f32(src, dst, n); }
 void hfr_f32_to_f16(const float *src, uint16_t *dst, size_t n) { impl.f32_to_f16(src, dst, n); }
+
+void hfr_copy_streaming(void *dst, const void *src, size_t n) {
+#if HFR_X86
+    if (impl.isa >= 2) { avx512_copy_streaming(dst, src, n); return; }
+    if (impl.isa == 1) { avx2_copy_streaming(dst, src, n); return; }
+#endif
+    memcpy(dst, src, n);
+}
 
 size_t hfr_half_combine(int format, int op, uint16_t *dst, const uint16_t *a, const uint16_t *b, size_t n) {
     int f16 = format == 0;

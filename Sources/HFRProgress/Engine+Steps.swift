@@ -58,7 +58,8 @@ extension Engine {
             let job = ReductionJob(kind: step.kind == .combine ? 0 : step.kind == .copy ? 1 : 2,
                                    dst: c.pointer(step.dst), a: UnsafeRawPointer(c.pointer(step.a)),
                                    b: UnsafeRawPointer(c.pointer(step.kind == .combine ? step.b : step.a)),
-                                   length: step.length, type: c.type, op: c.op, ranks: c.ranks, cookie: cookie(c, i))
+                                   length: step.length, type: c.type, op: c.op, ranks: c.ranks, cookie: cookie(c, i),
+                                   streamingCopyBytes: config.streamingCopyBytes)
             if workers.isEmpty || bytes <= config.inlineReduceBytes {
                 job.run()
                 complete(c, i)

@@ -29,6 +29,9 @@ public struct EngineConfiguration: Sendable {
     public var maxQueuedBytesPerSocket: Int = 2 << 20
     /// Reductions of at most this many bytes run on the progress thread itself (`HFR_INLINE_REDUCE`).
     public var inlineReduceBytes: Int = 256 << 10
+    /// Copies into a collective's output of at least this many bytes use non-temporal stores
+    /// (`HFR_STREAMING_COPY`; 0: never).
+    public var streamingCopyBytes: Int = 8 << 20
     /// Reduction worker threads (`HFR_REDUCE_THREADS`); 0 reduces on the progress thread.
     public var reduceThreads: Int = 1
     /// Deadline for every collective and connection (`HFR_TIMEOUT`).

@@ -3,7 +3,7 @@ import HFRKernels
 
 /// A reduction handed to a worker thread.
 struct ReductionJob {
-    var kind: UInt8  // 0 combine, 1 copy, 2 scale
+    var kind: UInt8  // 0 combine, 1 copy (non-temporal stores from `streamingCopyBytes`), 2 scale
     var dst: UnsafeMutableRawPointer
     var a: UnsafeRawPointer
     var b: UnsafeRawPointer
@@ -12,11 +12,12 @@ struct ReductionJob {
     var op: ReduceOp
     var ranks: Int
     var cookie: UInt64
+    var streamingCopyBytes = 0
 
     @inline(__always) func run() {
         switch kind {
         case 0: ReductionKernels.combine(dst, a, b, count: length, type: type, op: op)
-        case 1: dst.copyMemory(from: a, byteCount: length)
+        case 1: StreamingCopy.copy(dst, from: a, bytes: length, threshold: streamingCopyBytes)
         default: ReductionKernels.finishAverage(dst, count: length, type: type, ranks: ranks)
         }
     }

@@ -113,6 +113,7 @@ public final class Communicator: @unchecked Sendable {
             ec.maxInflightFragments = cfg.maxInflightFragments
             ec.linkTimeoutNanoseconds = UInt64(cfg.linkTimeoutSeconds * 1e9)
             ec.inlineReduceBytes = cfg.inlineReduceBytes
+            ec.streamingCopyBytes = cfg.streamingCopyBytes
             ec.reduceThreads = cfg.reduceThreads
             ec.timeoutNanoseconds = timeout
             ec.spinNanoseconds = UInt64(cfg.spinMicroseconds) * 1000
@@ -124,6 +125,7 @@ public final class Communicator: @unchecked Sendable {
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport \(hcaPorts.isEmpty ? "tcp" : "ib"), listening on \(rv.addresses[rank]), "
                      + "\(cfg.socketsPerPeer) socket(s) per peer (HFR_NSOCKS)\(hcaPorts.isEmpty ? "" : " over TCP, one control socket per RDMA link"), algorithm \(cfg.algorithm?.rawValue ?? "auto (2 ranks: doubling up to 1 MiB, then tree; more: doubling up to 64 KiB, then halving below 1 MiB for a power-of-two rank count, then tree)") (HFR_ALGO), "
                      + "timeout \(cfg.timeoutSeconds) s, \(cfg.reduceThreads) reduction thread(s), "
+                     + (cfg.streamingCopyBytes > 0 ? "copies into outputs from \(cfg.streamingCopyBytes) B with non-temporal stores (HFR_STREAMING_COPY), " : "no non-temporal copies (HFR_STREAMING_COPY=0), ")
                      + (cfg.spinMicroseconds == 0 ? "every wait sleeps (HFR_SPIN=0)"
                         : cfg.yieldWhilePolling ? "waits poll and yield (more ranks than cores), asleep for messages of \(cfg.sleepMessageBytes) B or more on average (HFR_SLEEP_BYTES)"
                         : "waits poll (HFR_SPIN=\(cfg.spinMicroseconds) us)"))

@@ -22,6 +22,9 @@ public struct Configuration: Sendable {
     public var reduceThreads = 1
     /// `HFR_INLINE_REDUCE`: reductions up to this size run on the progress thread.
     public var inlineReduceBytes = 256 << 10
+    /// `HFR_STREAMING_COPY`: copies into a collective's output of at least this size use
+    /// non-temporal stores (0: never).
+    public var streamingCopyBytes = 8 << 20
     /// `HFR_SOCKET_BUFFER`: SO_SNDBUF/SO_RCVBUF per socket (0: kernel autotuning).
     public var socketBufferBytes = 0
     /// `HFR_SOCKET_INFLIGHT`: payload bytes queued per socket ahead of the kernel.
@@ -121,6 +124,7 @@ public struct Configuration: Sendable {
                 c.reduceThreads = v
             }
             if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
+            if let v = try Environment.bytes("HFR_STREAMING_COPY") { c.streamingCopyBytes = v }
             if let v = try Environment.bytes("HFR_EAGER_MAX") {
                 c.eagerMaxBytes = v
             }
@@ -177,6 +181,7 @@ public struct Configuration: Sendable {
         }
         try within(reduceThreads, 0...64, "HFR_REDUCE_THREADS", "reduceThreads", "0...64")
         try within(inlineReduceBytes, 0...Int.max, "HFR_INLINE_REDUCE", "inlineReduceBytes", "0 or more bytes")
+        try within(streamingCopyBytes, 0...Int.max, "HFR_STREAMING_COPY", "streamingCopyBytes", "0 or more bytes")
         try within(eagerMaxBytes, 0...(16 << 20), "HFR_EAGER_MAX", "eagerMaxBytes", "0...16M")
         try within(eagerCredits, 1...256, "HFR_EAGER_CREDITS", "eagerCredits", "1...256")
         if eagerCredits * eagerMaxBytes > 64 << 20 {

@@ -28,6 +28,7 @@ final class ConfigurationTests: XCTestCase {
             ("HFR_NSOCKS", { $0.socketsPerPeer = 0 }),
             ("HFR_FRAGMENT_MAX", { $0.fragmentBytes = 5000 }),
             ("HFR_SOCKET_BUFFER", { $0.socketBufferBytes = 1 << 40 }),
+            ("HFR_STREAMING_COPY", { $0.streamingCopyBytes = -1 }),
             ("HFR_EAGER_CREDITS", { $0.eagerCredits = 0 }),
             ("HFR_EAGER_CREDITS", { $0.eagerCredits = 257 }),
             ("HFR_EAGER_MAX", { $0.eagerCredits = 256; $0.eagerMaxBytes = 1 << 20 }),
@@ -42,7 +43,8 @@ final class ConfigurationTests: XCTestCase {
     func testEnvironmentValuesOutOfRange() {
         let cases = [("HFR_SPIN", "100000000000000000", "HFR_SPIN"), ("HFR_FRAGMENT_MAX", "5000", "multiple of 4K"),
                      ("HFR_FRAGMENT_MIN", "5000", "HFR_FRAGMENT_MIN"), ("HFR_TIMEOUT", "nan", "HFR_TIMEOUT"),
-                     ("HFR_SOCKET_INFLIGHT", "2G", "HFR_SOCKET_INFLIGHT")]
+                     ("HFR_SOCKET_INFLIGHT", "2G", "HFR_SOCKET_INFLIGHT"), ("HFR_STREAMING_COPY", "-1", "HFR_STREAMING_COPY"),
+                     ("HFR_STREAMING_COPY", "lots", "HFR_STREAMING_COPY")]
         for (name, value, expected) in cases {
             setenv(name, value, 1)
             defer { unsetenv(name) }

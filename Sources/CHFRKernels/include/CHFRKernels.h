@@ -30,6 +30,11 @@ size_t hfr_half_combine(int format, int op, uint16_t *dst, const uint16_t *a, co
 /// `dst[i] = narrow(widen(dst[i]) / ranks)`, same conventions.
 size_t hfr_half_divide(int format, uint16_t *dst, size_t n, float ranks);
 
+/// Copies `n` bytes with non-temporal stores (memcpy with the plain C implementation): for large
+/// copies into memory that is not read again soon, such as a collective's output. `src` and `dst`
+/// must not overlap.
+void hfr_copy_streaming(void *dst, const void *src, size_t n);
+
 /// Which implementation is in use: 0 = plain C, 1 = AVX2 + F16C, 2 = AVX-512 (F, BW, VL).
 int hfr_kernels_isa(void);
 /// Testing only: forces an implementation (clamped to what the CPU supports). Returns the one in use.
