@@ -178,7 +178,7 @@ public enum AllreduceSchedule {
         var b = ScheduleBuilder(ranks: p.ranks)
         let n = p.ranks, r = p.rank, es = p.type.size, bytes = p.count * es
         let fold = PowerOfTwoFold(rank: r, ranks: n)
-        let pow2 = fold.pow2, rem = fold.rem, steps = fold.steps
+        let rem = fold.rem, steps = fold.steps
         // Each exchange is pipelined in chunks, so reductions overlap the transfer of later chunks.
         let pieces = chunks(0, p.count, p.chunkElements)
         var scratch: [Int] = []
