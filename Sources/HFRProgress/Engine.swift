@@ -26,6 +26,8 @@ public final class Engine: @unchecked Sendable {
     // Submission side (guarded by submitLock).
     let submitLock = ConditionLock()
     var submitted: [ActiveCollective] = []
+    /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
+    private var intake: [ActiveCollective] = []
     var nextSequence: UInt32 = 0
     /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
     /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
@@ -368,13 +370,13 @@ public final class Engine: @unchecked Sendable {
             }
         }
         guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
-        var newWork: [ActiveCollective] = []
         submitLock.lock()
-        if !submitted.isEmpty { swap(&newWork, &submitted) }
+        if !submitted.isEmpty { swap(&intake, &submitted) }
         let stop = stopRequested
         let reason = abortReason
         submitLock.unlock()
-        for c in newWork { enqueueForActivation(c) }
+        for c in intake { enqueueForActivation(c) }
+        intake.removeAll(keepingCapacity: true)
         if stop {
             stopSeen = true
             if let reason {
