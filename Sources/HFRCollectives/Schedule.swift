@@ -76,6 +76,14 @@ public struct Schedule: Sendable {
     public var averageMessageBytes = 0
 }
 
+/// A finished schedule shared by reference. The schedule cache and every collective that runs
+/// the schedule hold the same instance, so submitting a cached schedule costs one retain, where
+/// copying the `Schedule` value would retain each of its arrays.
+public final class SharedSchedule: Sendable {
+    public let schedule: Schedule
+    public init(_ schedule: Schedule) { self.schedule = schedule }
+}
+
 /// A 32-bit hash (FNV-1a) of the arguments of a collective that every rank must pass alike.
 public func collectiveSignature(_ fields: [Int]) -> UInt32 {
     var h: UInt32 = 0x811C_9DC5

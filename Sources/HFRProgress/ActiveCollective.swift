@@ -7,7 +7,9 @@ import HFRTransport
 /// the progress thread alone.
 final class ActiveCollective {
     let sequence: UInt32
-    let schedule: Schedule
+    let shared: SharedSchedule
+    /// The schedule, read through `shared` (inlined: each use loads the one array it needs).
+    @inline(__always) var schedule: Schedule { shared.schedule }
     let request: Request
     let type: DataType
     let op: ReduceOp
@@ -48,9 +50,10 @@ final class ActiveCollective {
     /// For a point-to-point operation: whether it sends (else it receives).
     var pointToPointSends = false
 
-    init(sequence: UInt32, schedule: Schedule, request: Request, type: DataType, op: ReduceOp, ranks: Int,
+    init(sequence: UInt32, schedule shared: SharedSchedule, request: Request, type: DataType, op: ReduceOp, ranks: Int,
          send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) {
-        self.sequence = sequence; self.schedule = schedule; self.request = request
+        self.sequence = sequence; self.shared = shared; self.request = request
+        let schedule = shared.schedule
         self.type = type; self.op = op; self.ranks = ranks; sendBase = send; recvBase = recv
         let n = schedule.steps.count
         remaining = n

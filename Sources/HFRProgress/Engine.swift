@@ -168,7 +168,7 @@ public final class Engine: @unchecked Sendable {
     public var error: CollectiveError? { completion.withLock { stickyError } }
 
     /// Queues a collective. Buffers must stay valid until its request completes.
-    public func submit(_ schedule: Schedule, name: String, type: DataType, op: ReduceOp,
+    public func submit(_ schedule: SharedSchedule, name: String, type: DataType, op: ReduceOp,
                        send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, willWait: Bool = false,
                        pointToPoint peer: Int? = nil, sending: Bool = false) throws(CollectiveError) -> Request {
         if let e = error { throw e }
@@ -193,7 +193,7 @@ public final class Engine: @unchecked Sendable {
         let c = ActiveCollective(sequence: seq, schedule: schedule, request: request, type: type, op: op,
                                  ranks: config.ranks, send: send, recv: recv)
         request.sleeps = config.yieldWhilePolling && config.sleepMessageBytes > 0
-            && min(schedule.averageMessageBytes, largestFragment) >= config.sleepMessageBytes
+            && min(schedule.schedule.averageMessageBytes, largestFragment) >= config.sleepMessageBytes
         c.pointToPointPeer = peer ?? -1
         c.pointToPointSends = sending
         submitted.append(c)

@@ -143,7 +143,7 @@ extension Communicator {
             return AllToAllSchedule.build(rank: rank, ranks: size, type: type, sendCounts: counts, sendDispls: displs,
                                           recvCounts: counts, recvDispls: displs, inPlace: inPlace, equalCount: countPerPeer)
         }
-        if countPerPeer == 0 { return try submitEmpty(signature: s.signature, "all-to-all", willWait: willWait) }
+        if countPerPeer == 0 { return try submitEmpty(signature: s.schedule.signature, "all-to-all", willWait: willWait) }
         return try submit(s, "all-to-all", type: type, send: send, recv: recv, willWait: willWait)
     }
 

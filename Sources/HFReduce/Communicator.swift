@@ -22,7 +22,7 @@ public final class Communicator: @unchecked Sendable {
     let engine: Engine
     let stateLock = ConditionLock()
     private var destroyed = false
-    var schedules: [ScheduleKey: Schedule] = [:]
+    var schedules: [ScheduleKey: SharedSchedule] = [:]
 
     /// Schedules are pure functions of these; repeated collectives (every training step) reuse them.
     struct ScheduleKey: Hashable {
@@ -35,9 +35,9 @@ public final class Communicator: @unchecked Sendable {
         var chunk: Int
     }
 
-    func cachedSchedule(_ key: ScheduleKey, _ build: () -> Schedule) -> Schedule {
+    func cachedSchedule(_ key: ScheduleKey, _ build: () -> Schedule) -> SharedSchedule {
         if let s = stateLock.withLock({ schedules[key] }) { return s }
-        let s = build()
+        let s = SharedSchedule(build())
         stateLock.withLock {
             if schedules.count >= 256 { schedules.removeAll() }
             schedules[key] = s
@@ -231,8 +231,8 @@ public final class Communicator: @unchecked Sendable {
         shape.chunkBytes = configuration.chunk(bytes: bytes, ranks: size, algorithm: algo)
         let key = ScheduleKey(algorithm: algo, count: count, type: type, op: op, inPlace: shape.inPlace, chunk: shape.chunkBytes)
         let schedule = cachedSchedule(key) { AllreduceSchedule.build(algo, shape) }
-        Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.steps.count) steps")
-        if count == 0 { return try submitEmpty(signature: schedule.signature, "allreduce", willWait: willWait) }
+        Log.trace(rank: rank, "allreduce of \(count) \(type) (\(bytes) B, \(op)) by \(algo), chunk \(shape.chunkBytes) B, \(schedule.schedule.steps.count) steps")
+        if count == 0 { return try submitEmpty(signature: schedule.schedule.signature, "allreduce", willWait: willWait) }
         return try submit(schedule, "allreduce", type: type, op: op, send: send, recv: recv, willWait: willWait)
     }
 
@@ -256,8 +256,15 @@ public final class Communicator: @unchecked Sendable {
         return request
     }
 
-    /// Hands a schedule to the engine.
+    /// Hands a schedule built for this call to the engine.
     func submit(_ schedule: Schedule, _ name: String, type: DataType, op: ReduceOp = .sum, send: UnsafeRawPointer?,
+                recv: UnsafeMutableRawPointer?, willWait: Bool, pointToPoint peer: Int? = nil, sending: Bool = false) throws(HFRError) -> CollectiveRequest {
+        try submit(SharedSchedule(schedule), name, type: type, op: op, send: send, recv: recv, willWait: willWait,
+                   pointToPoint: peer, sending: sending)
+    }
+
+    /// Hands a schedule to the engine.
+    func submit(_ schedule: SharedSchedule, _ name: String, type: DataType, op: ReduceOp = .sum, send: UnsafeRawPointer?,
                 recv: UnsafeMutableRawPointer?, willWait: Bool, pointToPoint peer: Int? = nil, sending: Bool = false) throws(HFRError) -> CollectiveRequest {
         do {
             return CollectiveRequest(try engine.submit(schedule, name: name, type: type, op: op, send: send, recv: recv,
