@@ -2,7 +2,7 @@ import HFRKernels
 
 /// Which buffer a schedule step addresses. Schedules are built over these names, not pointers,
 /// so that they are pure values that tests can inspect and that can be cached and reused.
-public enum BufferName: UInt8, Sendable {
+public enum BufferName: UInt8, Sendable, CaseIterable {
     case send, recv, scratch
 }
 
@@ -74,6 +74,11 @@ public struct Schedule: Sendable {
     /// Bytes of its non-empty messages over their number, both directions (0 without any):
     /// whether waiting for them is worth a sleep (see `EngineConfiguration.sleepMessageBytes`).
     public var averageMessageBytes = 0
+    /// Per buffer (indexed by `BufferName.rawValue`), the byte range its messages cover: what
+    /// sends read from it and receives write into it (empty without any; filled by
+    /// `ScheduleBuilder.finish`). An RDMA rank registers this range of a caller's buffer once
+    /// per collective.
+    public var messageExtents: [Range<Int>] = []
 }
 
 /// A finished schedule shared by reference. The schedule cache and every collective that runs
@@ -189,6 +194,15 @@ public struct ScheduleBuilder {
             messages += 1
         }
         s.averageMessageBytes = messages > 0 ? bytes / messages : 0
+        let names = BufferName.allCases.count
+        var lows = [Int](repeating: .max, count: names), highs = [Int](repeating: 0, count: names)
+        for step in s.steps where step.length > 0 && (step.kind == .send || step.kind == .recv) {
+            let ref = step.kind == .send ? step.a : step.dst
+            let b = Int(ref.buffer.rawValue)
+            lows[b] = Swift.min(lows[b], ref.offset)
+            highs[b] = Swift.max(highs[b], ref.offset + step.length)
+        }
+        s.messageExtents = (0..<names).map { lows[$0] < highs[$0] ? lows[$0]..<highs[$0] : 0..<0 }
         return s
     }
 }
