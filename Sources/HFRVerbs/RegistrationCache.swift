@@ -9,6 +9,8 @@ import Glibc
 public final class RegistrationCache: @unchecked Sendable {
     public struct Statistics: Equatable, Sendable {
         public var hits = 0, registrations = 0, refusals = 0, evictions = 0, invalidations = 0
+        /// Registrations made by `registerUncached`, which the cache does not keep.
+        public var uncachedRegistrations = 0
     }
 
     public let protectionDomain: ProtectionDomain
@@ -39,6 +41,13 @@ public final class RegistrationCache: @unchecked Sendable {
 
     /// Regions cached.
     public var count: Int { regions.count }
+    /// Bytes the cached regions cover.
+    public var cachedBytes: Int { regions.reduce(0) { $0 + $1.length } }
+
+    /// The pages `[address, address + count)` touches, as `[low, high)`.
+    @inline(__always) private func pages(_ address: UInt, _ count: Int) -> (low: UInt, high: UInt) {
+        (address & ~(pageSize - 1), (address + UInt(max(count, 1)) + pageSize - 1) & ~(pageSize - 1))
+    }
 
     /// Index of the last region starting at or before `address`, or -1.
     @inline(__always) private func floorIndex(_ address: UInt) -> Int {
@@ -62,8 +71,8 @@ public final class RegistrationCache: @unchecked Sendable {
             statistics.hits += 1
             return regions[i]
         }
-        var low = start & ~(pageSize - 1)
-        var high = (start + UInt(length) + pageSize - 1) & ~(pageSize - 1)
+        let own = pages(start, length)
+        var (low, high) = own
         // Cached regions overlapping [low, high) are merged into the new one.
         var first = max(i, 0)
         if first < regions.count, UInt(bitPattern: regions[first].address) + UInt(regions[first].length) <= low { first += 1 }
@@ -80,21 +89,37 @@ public final class RegistrationCache: @unchecked Sendable {
             // The union may reach into memory a cached region covered and that has since been
             // unmapped (freed): those regions are stale. They go, and the range asked for is
             // registered alone.
-            let ownLow = start & ~(pageSize - 1), ownHigh = (start + UInt(length) + pageSize - 1) & ~(pageSize - 1)
-            guard last > first, let own = try? protectionDomain.register(UnsafeMutableRawPointer(bitPattern: ownLow)!,
-                                                                         length: Int(ownHigh - ownLow), access: access) else {
+            guard last > first, let alone = try? protectionDomain.register(UnsafeMutableRawPointer(bitPattern: own.low)!,
+                                                                           length: Int(own.high - own.low), access: access) else {
                 statistics.refusals += 1
                 lastRefusal = error
                 return nil
             }
             statistics.invalidations += last - first
-            region = own
+            region = alone
         }
         statistics.registrations += 1
         regions.replaceSubrange(first..<last, with: [region])
         lastUse.replaceSubrange(first..<last, with: [clock])
         if regions.count > capacity { evictLeastRecentlyUsed(except: first) }
         return region
+    }
+
+    /// Registers the pages of `[address, address + count)` (`ibv_reg_mr`) without caching them:
+    /// for memory that stays mapped only as long as the caller knows (a user's buffer, for one
+    /// collective). The caller holds the region for that long; it is deregistered when the last
+    /// reference goes. Nil when the device refuses; `lastRefusal` says why.
+    public func registerUncached(_ address: UnsafeRawPointer, count: Int) -> MemoryRegion? {
+        let (low, high) = pages(UInt(bitPattern: address), count)
+        do {
+            let region = try protectionDomain.register(UnsafeMutableRawPointer(bitPattern: low)!, length: Int(high - low), access: access)
+            statistics.uncachedRegistrations += 1
+            return region
+        } catch {
+            statistics.refusals += 1
+            lastRefusal = error
+            return nil
+        }
     }
 
     private func evictLeastRecentlyUsed(except keep: Int) {

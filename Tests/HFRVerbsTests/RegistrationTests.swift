@@ -90,6 +90,28 @@ final class RegistrationTests: XCTestCase {
         XCTAssertTrue(cache.region(covering: p + 3 * page + 10, count: 10) === fresh, "the new region is cached")
     }
 
+    /// Registrations for one collective: page-aligned over the range, counted, never cached (a
+    /// later lookup registers anew), and refused ranges say why like cached ones.
+    func testUncachedRegistrationsStayOutOfTheCache() throws {
+        let a = try Endpoint("soft_0", size: 1 << 20)
+        let cache = try RegistrationCache(protectionDomain: a.pd, capacity: 8, bounceBufferCount: 0)
+        let r = try XCTUnwrap(cache.registerUncached(a.memory + 5000, count: 10_000))
+        XCTAssertEqual(UInt(bitPattern: r.address) % 4096, 0, "registered page-aligned")
+        XCTAssertTrue(r.contains(a.memory + 5000, count: 10_000))
+        XCTAssertFalse(r.contains(a.memory, count: 1), "only the pages asked for")
+        XCTAssertEqual(cache.count, 0)
+        XCTAssertEqual(cache.cachedBytes, 0)
+        XCTAssertEqual(cache.statistics.uncachedRegistrations, 1)
+        let cached = try XCTUnwrap(cache.region(covering: a.memory + 5000, count: 100))
+        XCTAssertFalse(cached === r, "the cache does not know the uncached region")
+        XCTAssertEqual(cache.statistics.registrations, 1)
+        XCTAssertEqual(cache.cachedBytes, cached.length)
+        let hole = try Hole(pages: 3)
+        XCTAssertNil(cache.registerUncached(hole.base, count: 3 * 4096))
+        XCTAssertEqual(cache.statistics.refusals, 1)
+        XCTAssertEqual(errnoOf(try XCTUnwrap(cache.lastRefusal)), EFAULT)
+    }
+
     /// A bounce buffer is a registered RDMA target like any region.
     func testBounceBuffersCarryWrites() throws {
         let (a, b) = try connectedPair()
