@@ -28,6 +28,10 @@ func printNICStatistics(_ comm: Communicator) {
     for (hca, t) in perHCA.sorted(by: { $0.key < $1.key }) {
         lines.append("#   hca \(hca): wrote \(t.written) B in \(t.writes) writes, received \(t.received) B in \(t.writesReceived) writes")
     }
+    for r in comm.registrationStatistics() {
+        lines.append("#   hca \(r.port) registrations: \(r.cachedRegions) cached (\(r.cachedBytes) B), \(r.hits) hits, "
+                     + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused")
+    }
     for s in stats.sorted(by: { ($0.peer, $0.link, $0.socket) < ($1.peer, $1.link, $1.socket) }) {
         let rdma = s.rdma.map { ", RDMA \($0.device)\($0.isUp ? "" : " (down)"): wrote \($0.bytesWritten) B / \($0.writes) writes, received \($0.bytesReceived) B / \($0.writesReceived) writes" } ?? ""
         lines.append("#   peer \(s.peer) link \(s.link) socket \(s.socket) \(s.local.map { "\($0)" } ?? "?") -> \(s.remote.map { "\($0)" } ?? "?"): sent \(s.bytesSent) B / \(s.framesSent) frames, received \(s.bytesReceived) B / \(s.framesReceived) frames\(s.isUp ? "" : " (down)")\(rdma)")

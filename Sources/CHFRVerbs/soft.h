@@ -43,6 +43,7 @@ struct soft_mr_slot {
     uint32_t reserved;
     uint64_t addr;
     uint64_t length;
+    uint64_t frame;  // HFR_IB_SOFT_PIN: the page frame under addr at registration (0: unchecked)
 };
 
 enum soft_message_kind { SOFT_MSG_WRITE = 1, SOFT_MSG_WRITE_IMM = 2, SOFT_MSG_SEND = 3, SOFT_MSG_ACCESS_ERROR = 4 };
@@ -219,6 +220,7 @@ struct soft_qp {
 extern struct soft_hca soft_hcas[SOFT_MAX_HCAS];
 extern int soft_hca_count;
 extern uint8_t soft_link_layer;  // IBV_LINK_LAYER_ETHERNET or IBV_LINK_LAYER_INFINIBAND
+extern int soft_pin;             // HFR_IB_SOFT_PIN=1 (soft_pin.c)
 
 #define SOFT_CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -240,6 +242,10 @@ int soft_peer_probe(struct soft_hca *hca, const struct soft_peer *peer);
 int soft_configure(int count, const char **message);
 long soft_configured_failure(const struct soft_hca *hca);
 void soft_fail_hca(struct soft_hca *hca);
+
+// soft_pin.c
+uint64_t soft_page_frame(pid_t pid, uint64_t addr);
+int soft_frame_moved(pid_t pid, const struct soft_mr_slot *slot);
 
 // soft_device.c
 void soft_gid(uint32_t slot, int index, union ibv_gid *gid);

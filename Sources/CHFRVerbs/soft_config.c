@@ -1,5 +1,6 @@
-// Soft HCA configuration: how many, their link layer (HFR_IB_SOFT_LINK), and failing one on
-// purpose (HFR_IB_SOFT_FAIL, hfr_soft_fail_device).
+// Soft HCA configuration: how many, their link layer (HFR_IB_SOFT_LINK), pinning emulated
+// (HFR_IB_SOFT_PIN, soft_pin.c), and failing one on purpose (HFR_IB_SOFT_FAIL,
+// hfr_soft_fail_device).
 #define _GNU_SOURCE
 #include "soft.h"
 #include <errno.h>
@@ -87,6 +88,8 @@ int soft_configure(int count, const char **message) {
         snprintf(h->device.dev_name, sizeof h->device.dev_name, "uverbs_soft%d", i);
     }
     soft_hca_count = count;
+    const char *pin = getenv("HFR_IB_SOFT_PIN");
+    soft_pin = pin != NULL && strcmp(pin, "1") == 0;
     const char *fail = getenv("HFR_IB_SOFT_FAIL");
     if (fail != NULL && *fail != 0 && parse_fail(fail, count, message) != 0) return -1;
     return 0;

@@ -93,6 +93,7 @@ struct ibv_mr *soft_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length, int a
     slot->length = length;
     slot->access = (uint32_t)access;
     slot->pd = ibpd->handle;
+    slot->frame = soft_pin ? soft_page_frame(0, (uint64_t)(uintptr_t)addr) : 0;
     atomic_store_explicit(&slot->key, key, memory_order_release);
     pd->users++;
     hca->mrs++;

@@ -53,6 +53,15 @@ static enum ibv_wc_status write_remote(struct soft_qp *qp, const struct soft_sen
     return done < 0 && errno == ESRCH ? IBV_WC_RETRY_EXC_ERR : IBV_WC_REM_ACCESS_ERR;
 }
 
+// HFR_IB_SOFT_PIN: does the destination or a source region of `w` have other pages under its
+// address than it had when registered? A real HCA would move the data between the old ones.
+static int pinned_frames_moved(const struct soft_qp *qp, const struct soft_send_wqe *w) {
+    if (soft_frame_moved(qp->peer_pid, &qp->peer->seg->mr[w->rkey & (SOFT_MAX_MR - 1)])) return 1;
+    for (uint32_t i = 0; i < w->num_sge; i++)
+        if (soft_frame_moved(0, &qp->hca->seg->mr[w->sge[i].lkey & (SOFT_MAX_MR - 1)])) return 1;
+    return 0;
+}
+
 // Executes one work request; 0 when it has to wait for room in the responder's ring.
 static int execute(struct soft_qp *qp, struct soft_send_wqe *w) {
     for (uint32_t i = 0; i < w->num_sge; i++) {
@@ -71,6 +80,8 @@ static int execute(struct soft_qp *qp, struct soft_send_wqe *w) {
             if (!(r->access & IBV_ACCESS_REMOTE_WRITE) ||
                 !soft_remote_range_ok(qp->peer->seg, r->pd, w->rkey, w->remote_addr, w->length)) {
                 w->status = IBV_WC_REM_ACCESS_ERR;
+            } else if (soft_pin && pinned_frames_moved(qp, w)) {
+                w->status = IBV_WC_SUCCESS;  // into (or from) the frames it registered: lost here
             } else {
                 w->status = write_remote(qp, w);
                 if (w->status == IBV_WC_RETRY_EXC_ERR) return 1;

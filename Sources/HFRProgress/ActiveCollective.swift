@@ -2,6 +2,7 @@ import HFRTopology
 import HFRCollectives
 import HFRKernels
 import HFRTransport
+import HFRVerbs
 
 /// A submitted collective and its execution state. Built by the submitting thread, then owned by
 /// the progress thread alone.
@@ -17,6 +18,9 @@ final class ActiveCollective {
     let sendBase: UnsafeRawPointer?
     let recvBase: UnsafeMutableRawPointer?
     var scratch: ScratchBuffer?
+    /// Over RDMA, per HCA port, the registrations of the caller's buffers this collective made
+    /// (see `Engine.registration`); released when it finishes.
+    var registrations: [(port: Int, region: MemoryRegion)] = []
     var deadline: UInt64 = 0
 
     /// Predecessors not yet complete, per step.

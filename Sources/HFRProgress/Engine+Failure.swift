@@ -177,6 +177,7 @@ extension Engine {
         }
         for c in victims where !c.request.finished {
             if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
+            c.registrations.removeAll()
             unregister(c)
             publish(c, error: broken!)
         }

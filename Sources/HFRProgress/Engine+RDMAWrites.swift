@@ -1,4 +1,5 @@
 import HFRSystem
+import HFRCollectives
 import HFRTransport
 import HFRVerbs
 
@@ -6,12 +7,14 @@ import HFRVerbs
 /// destination with every link's HCA port and sends a clear-to-write naming it (address, tag, an
 /// rkey per link); the sender cuts the message into fragments and posts each as a write with
 /// immediate (tag and fragment number) on the link that will deliver it soonest. Nothing here
-/// allocates per fragment: the posted writes go into each link's fixed ring, registrations come
-/// from the ports' caches.
+/// allocates per fragment: the posted writes go into each link's fixed ring, registrations are
+/// made once per collective and buffer (or cached: scratch, `HFR_IB_REG_CACHE=1`), small
+/// messages go through the ports' bounce buffers.
 extension Engine {
-    /// Advertises receive step `i` to its RDMA sender: takes a tag, registers the destination
-    /// (or stages it in a bounce buffer when the HCA refuses it) and sends the clear-to-write.
-    /// When every tag (or bounce buffer) is taken the advertisement waits for one to free.
+    /// Advertises receive step `i` to its RDMA sender: takes a tag, stages a small message in a
+    /// bounce buffer or registers the destination (staging it when the HCA refuses that), and
+    /// sends the clear-to-write. When every tag (or bounce buffer) is taken the advertisement
+    /// waits for one to free.
     func sendClearToWrite(_ c: ActiveCollective, _ i: Int) {
         guard let receives = rdmaReceives else { return }
         let step = c.schedule.steps[i]
@@ -22,11 +25,15 @@ extension Engine {
             deferredClears.append(ck)
             return
         }
+        if bounces(step.dst.buffer, step.length), let staged = stageReceive(peer, slot: slot, tag: tag, length: step.length, destination: destination) {
+            advertise(c, i, staged)
+            return
+        }
         var target = WriteTarget(address: UInt64(UInt(bitPattern: destination)), tag: tag, linkCount: peer.links.count)
         var refused: (String, VerbsError?)?
         for l in 0..<peer.links.count {
             let port = rdmaPorts[l]
-            guard let region = port.cache.region(covering: destination, count: step.length) else {
+            guard let region = registration(c, port, step.dst.buffer, destination, count: step.length) else {
                 refused = (port.name, port.cache.lastRefusal)
                 break
             }
@@ -46,8 +53,42 @@ extension Engine {
             }
             target = staged
         }
-        sendControl(to: peer.rank, FrameHeader(kind: .clearToWrite, sequence: c.sequence, index: step.index, offset: UInt64(step.length),
-                                               length: UInt32(WriteTarget.size), signature: c.schedule.signature), target: target)
+        advertise(c, i, target)
+    }
+
+    /// Sends the clear-to-write of receive step `i` to its sender.
+    private func advertise(_ c: ActiveCollective, _ i: Int, _ target: WriteTarget) {
+        let step = c.schedule.steps[i]
+        sendControl(to: Int(step.peer), FrameHeader(kind: .clearToWrite, sequence: c.sequence, index: step.index, offset: UInt64(step.length),
+                                                   length: UInt32(WriteTarget.size), signature: c.schedule.signature), target: target)
+    }
+
+    /// Messages up to this size in a caller's buffer go through the ports' bounce buffers.
+    static let bounceMessageBytes = 16 << 10
+
+    /// Whether a message of `length` bytes in `buffer` is copied through a bounce buffer (already
+    /// registered) instead of registering the caller's buffer for the collective: for small
+    /// messages the copy costs less than a registration and its release. Not for the engine's
+    /// scratch, nor with `HFR_IB_REG_CACHE=1`: those registrations are cached.
+    @inline(__always) func bounces(_ buffer: BufferName, _ length: Int) -> Bool {
+        length <= Engine.bounceMessageBytes && buffer != .scratch && !config.cacheRegistrations
+    }
+
+    /// The registration that gives `port`'s keys for `count` bytes at `address`, in buffer
+    /// `buffer` of `c`. The engine's scratch (mapped for the engine's life) comes from the port's
+    /// cache, and so does everything with `HFR_IB_REG_CACHE=1`. A caller's buffer is otherwise
+    /// registered once per collective, over the range its messages use, and released when the
+    /// collective finishes: an HCA writes into the pages it registered, so a registration kept
+    /// past the collective would send a later one's data into pages the caller has since freed.
+    func registration(_ c: ActiveCollective, _ port: RDMAPort, _ buffer: BufferName, _ address: UnsafeRawPointer, count: Int) -> MemoryRegion? {
+        if buffer == .scratch || config.cacheRegistrations { return port.cache.region(covering: address, count: count) }
+        for r in c.registrations where r.port == port.index && r.region.contains(address, count: count) { return r.region }
+        let extent = c.schedule.messageExtents[Int(buffer.rawValue)]
+        let low = min(UnsafeRawPointer(c.pointer(BufferRef(buffer, extent.lowerBound))), address)
+        let high = max(UnsafeRawPointer(c.pointer(BufferRef(buffer, extent.upperBound))), address + count)
+        guard let region = port.cache.registerUncached(low, count: high - low) else { return nil }
+        c.registrations.append((port.index, region))
+        return region
     }
 
     /// Stages a message whose destination the HCA refused to register in a bounce buffer of one
@@ -174,8 +215,9 @@ extension Engine {
     }
 
     /// Posts fragment `fragment` ([offset, +length) of send step `i`) on link `l` as a write with
-    /// immediate. The source comes from the port's registration cache, or is copied to a bounce
-    /// buffer when the HCA refuses to register it. False when nothing was posted: every bounce
+    /// immediate. A small message's source is copied to a bounce buffer while one is free; others
+    /// are registered (`registration`), or copied to a bounce buffer when the HCA refuses to
+    /// register them. False when nothing was posted: every bounce
     /// buffer is in flight, or the post failed (the link then goes down at the end of the turn).
     func postFragment(_ peer: PeerState, link l: Int, _ c: ActiveCollective, _ i: Int, _ target: WriteTarget,
                       offset: Int, length: Int, fragment: Int) -> Bool {
@@ -185,7 +227,11 @@ extension Engine {
         let base = UnsafeRawPointer(c.pointer(step.a))
         var w = PostedWrite(cookie: cookie(c, i), offset: offset, length: length, fragment: fragment, region: nil, bounce: nil)
         let local: LocalBuffer
-        if let region = port.cache.region(covering: base, count: step.length) {
+        if bounces(step.a.buffer, step.length), let pool = port.cache.bounce, let buffer = pool.take() {
+            buffer.address.copyMemory(from: base + offset, byteCount: length)
+            local = buffer.local(count: length)
+            w.bounce = buffer
+        } else if let region = registration(c, port, step.a.buffer, base, count: step.length) {
             local = region.local(base + offset, count: length)
             w.region = region
         } else if let pool = port.cache.bounce, length <= pool.bufferSize {

@@ -1,5 +1,6 @@
 import HFRSystem
 import HFRTransport
+import HFRVerbs
 
 /// Traffic of one socket to a peer, for diagnostics (`hfr-bench --nic-stats`), with the RDMA
 /// writes of the link when the socket is an RDMA link's control channel.
@@ -40,5 +41,36 @@ extension Engine {
             }
         }
         return out
+    }
+}
+
+/// What one HCA port's registration cache holds and has done, for diagnostics.
+public struct RegistrationStatistics: Sendable {
+    /// The port, as `device:port`.
+    public var port: String
+    /// Regions the cache holds now, and the bytes they cover.
+    public var cachedRegions: Int
+    public var cachedBytes: Int
+    /// Lookups the cache answered, and registrations made for it.
+    public var hits: Int
+    public var cachedRegistrations: Int
+    /// Registrations made for one collective each (callers' buffers, `HFR_IB_REG_CACHE=0`).
+    public var collectiveRegistrations: Int
+    /// Registrations the device refused (those messages went through bounce buffers).
+    public var refusals: Int
+}
+
+extension Engine {
+    /// Per HCA port (none over TCP), its registration cache. Takes the engine for a moment,
+    /// between turns of the event loop; not for use on the data path.
+    public func registrationStatistics() -> [RegistrationStatistics] {
+        driver.lock()
+        defer { driver.unlock() }
+        return rdmaPorts.map {
+            let s = $0.cache.statistics
+            return RegistrationStatistics(port: $0.name, cachedRegions: $0.cache.count, cachedBytes: $0.cache.cachedBytes, hits: s.hits,
+                                          cachedRegistrations: s.registrations, collectiveRegistrations: s.uncachedRegistrations,
+                                          refusals: s.refusals)
+        }
     }
 }

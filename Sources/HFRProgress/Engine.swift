@@ -537,6 +537,7 @@ public final class Engine: @unchecked Sendable {
         c.finished = true
         if c.pointToPointPeer < 0 { finishedSignatures[Int(c.sequence) % finishedSignatures.count] = (c.sequence, c.schedule.signature) }
         if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
+        c.registrations.removeAll()
         unregister(c)
         var kept = 0, published = 0, blocked = false
         for k in 0..<order.count {

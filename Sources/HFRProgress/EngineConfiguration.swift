@@ -74,6 +74,10 @@ public struct EngineConfiguration: Sendable {
     public var verbsPorts: [VerbsPort] = []
     /// How RDMA queue pairs connect (`HFR_IB_TIMEOUT`, `HFR_IB_RETRY_CNT`).
     public var connectOptions = ConnectOptions()
+    /// Keep registrations of callers' buffers in the ports' caches after their collective
+    /// (`HFR_IB_REG_CACHE=1`); by default each collective registers the range of a caller's
+    /// buffer its messages use and releases it when it finishes.
+    public var cacheRegistrations = false
     /// Test hook (`HFR_IB_TEST_BAD_RKEY=1`): every RDMA write this rank posts carries a corrupted
     /// rkey, so that the receiver's HCA refuses it with a remote access error.
     public var corruptRemoteKeys = false

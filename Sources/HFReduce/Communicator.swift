@@ -100,6 +100,7 @@ public final class Communicator: @unchecked Sendable {
             ec.verbsPorts = hcaPorts
             ec.connectOptions = connectOptions
             ec.corruptRemoteKeys = corruptRemoteKeys
+            ec.cacheRegistrations = cfg.cacheRegistrations
             ec.nicNames = chosen.map(\.name)
             ec.placement = Communicator.placement(rank: rank, nics: chosen.isEmpty ? ["lo"] : chosen.map(\.name), workers: cfg.reduceThreads)
             ec.socketsPerPeer = cfg.socketsPerPeer
@@ -129,6 +130,11 @@ public final class Communicator: @unchecked Sendable {
                      + (cfg.spinMicroseconds == 0 ? "every wait sleeps (HFR_SPIN=0)"
                         : cfg.yieldWhilePolling ? "waits poll and yield (more ranks than cores), asleep for messages of \(cfg.sleepMessageBytes) B or more on average (HFR_SLEEP_BYTES)"
                         : "waits poll (HFR_SPIN=\(cfg.spinMicroseconds) us)"))
+            if !hcaPorts.isEmpty {
+                Log.info(rank: rank, cfg.cacheRegistrations
+                         ? "RDMA: callers' buffers stay registered after their collective (HFR_IB_REG_CACHE=1): memory freed and mapped again at the same address while cached would miss its data"
+                         : "RDMA: callers' buffers are registered for each collective and released at its end (HFR_IB_REG_CACHE=0), so freeing or remapping them between collectives is safe; the engine's scratch stays registered")
+            }
         } catch let e as RendezvousError {
             if listenFD >= 0 { close(listenFD) }
             throw HFRError(.systemError, e.description)
@@ -196,6 +202,10 @@ public final class Communicator: @unchecked Sendable {
     /// Bytes and frames each socket to each peer has carried so far (per NIC, through the local
     /// address), for diagnostics.
     public func linkStatistics() -> [ChannelStatistics] { engine.statistics() }
+
+    /// Per HCA port (empty over TCP), the memory registrations its cache holds and the counts of
+    /// registrations made, for diagnostics.
+    public func registrationStatistics() -> [RegistrationStatistics] { engine.registrationStatistics() }
 
     /// The error that broke this communicator (a failed peer, a timeout), or nil while it is healthy.
     public var asyncError: HFRError? { engine.error.map(HFRError.init) }

@@ -54,6 +54,13 @@ public struct Configuration: Sendable {
     /// copies it waits for. 0: always poll. Default 512K.
     public var sleepMessageBytes = 512 << 10
 
+    /// `HFR_IB_REG_CACHE`: over RDMA, keep the registrations of callers' buffers after their
+    /// collective (cached, least recently used out) instead of releasing them at its end. Only
+    /// for programs that never free or remap memory they passed to a collective while the
+    /// communicator lives: an HCA keeps writing into the pages it registered, so a buffer freed
+    /// and mapped again at the same address would miss its data. Default false.
+    public var cacheRegistrations = false
+
     /// `HFR_EAGER_MAX`: messages up to this size are sent before the receiver's clear-to-send
     /// (one network hop saved); 0 turns it off.
     public var eagerMaxBytes = 64 << 10
@@ -125,6 +132,12 @@ public struct Configuration: Sendable {
             }
             if let v = try Environment.bytes("HFR_INLINE_REDUCE") { c.inlineReduceBytes = v }
             if let v = try Environment.bytes("HFR_STREAMING_COPY") { c.streamingCopyBytes = v }
+            if let s = Environment.string("HFR_IB_REG_CACHE") {
+                guard s == "0" || s == "1" else {
+                    throw ConfigurationError("HFR_IB_REG_CACHE=\(s): use 0 (register callers' buffers per collective, the default) or 1 (keep them registered)")
+                }
+                c.cacheRegistrations = s == "1"
+            }
             if let v = try Environment.bytes("HFR_EAGER_MAX") {
                 c.eagerMaxBytes = v
             }

@@ -3,6 +3,7 @@
 @_exported import struct HFRSystem.SocketAddress
 @_exported import struct HFRProgress.ChannelStatistics
 @_exported import struct HFRProgress.RDMACounters
+@_exported import struct HFRProgress.RegistrationStatistics
 
 /// The library's version: major * 1000 + minor * 100 + patch (1.2.3 is 1203), as NCCL counts.
 public let hfreduceVersion = 100

@@ -44,7 +44,7 @@ final class ConfigurationTests: XCTestCase {
         let cases = [("HFR_SPIN", "100000000000000000", "HFR_SPIN"), ("HFR_FRAGMENT_MAX", "5000", "multiple of 4K"),
                      ("HFR_FRAGMENT_MIN", "5000", "HFR_FRAGMENT_MIN"), ("HFR_TIMEOUT", "nan", "HFR_TIMEOUT"),
                      ("HFR_SOCKET_INFLIGHT", "2G", "HFR_SOCKET_INFLIGHT"), ("HFR_STREAMING_COPY", "-1", "HFR_STREAMING_COPY"),
-                     ("HFR_STREAMING_COPY", "lots", "HFR_STREAMING_COPY")]
+                     ("HFR_STREAMING_COPY", "lots", "HFR_STREAMING_COPY"), ("HFR_IB_REG_CACHE", "yes", "HFR_IB_REG_CACHE=yes: use 0")]
         for (name, value, expected) in cases {
             setenv(name, value, 1)
             defer { unsetenv(name) }
@@ -57,5 +57,15 @@ final class ConfigurationTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try Configuration.fromEnvironment(), "the defaults")
+    }
+
+    /// HFR_IB_REG_CACHE: registrations of callers' buffers released per collective unless 1.
+    func testRegistrationCaching() throws {
+        XCTAssertFalse(try Configuration.fromEnvironment().cacheRegistrations, "default: per collective")
+        setenv("HFR_IB_REG_CACHE", "1", 1)
+        defer { unsetenv("HFR_IB_REG_CACHE") }
+        XCTAssertTrue(try Configuration.fromEnvironment().cacheRegistrations)
+        setenv("HFR_IB_REG_CACHE", "0", 1)
+        XCTAssertFalse(try Configuration.fromEnvironment().cacheRegistrations)
     }
 }

@@ -159,8 +159,58 @@ final class VerbsJobTests: XCTestCase {
         for rank in 0..<2 {
             for hca in ["soft_0:1", "soft_1:1"] {
                 XCTAssertTrue(r.output.contains("[\(rank)] #   hca \(hca): wrote "), r.output)
+                // The callers' buffers are registered per collective (HFR_IB_REG_CACHE unset); only
+                // the scratch of the in-place calls stays cached.
+                let line = r.output.split(separator: "\n").first { $0.hasPrefix("[\(rank)] #   hca \(hca) registrations: ") }
+                XCTAssertNotNil(line, r.output)
+                XCTAssertFalse(line?.contains(", 0 per collective") ?? true, r.output)
             }
         }
+    }
+
+    /// Buffers freed and mapped again at the same address between collectives (hfr-testworker
+    /// remap: an all-to-all and an allgather into new pages every round), with the soft device
+    /// keeping to the pages a region had when it was registered, as an HCA does
+    /// (`HFR_IB_SOFT_PIN=1`). By default every collective registers the callers' buffers and
+    /// releases them at its end: every element arrives and nothing stays cached. With
+    /// `HFR_IB_REG_CACHE=1` the registrations kept from the first round name the old pages, and
+    /// the later rounds' data never reaches the new ones.
+    func testBuffersFreedAndMappedAgain() throws {
+        guard VerbsJobTests.pageFramesVisible() else {
+            throw XCTSkip("skipped: HFR_IB_SOFT_PIN reads page frames from /proc/<pid>/pagemap, which shows them to CAP_SYS_ADMIN only")
+        }
+        let out = try run(3, ["remap", "--link-stats"], env: ["HFR_IB_SOFT_PIN": "1", "HFR_DEBUG": "INFO"])
+        XCTAssertTrue(out.contains("registered for each collective and released at its end (HFR_IB_REG_CACHE=0)"), out)
+        var ports = 0
+        for line in out.split(separator: "\n") where line.contains(" registrations on soft_") {
+            XCTAssertTrue(line.contains(": 0 cached (0 B), 0 hits, 0 cached registrations, "), "a caller's buffer stayed registered: \(line)")
+            XCTAssertFalse(line.contains(", 0 per collective"), "no registration per collective: \(line)")
+            ports += 1
+        }
+        XCTAssertEqual(ports, 3 * 2, "every rank printed both ports\n\(out)")
+        for rank in 0..<3 {
+            XCTAssertFalse(out.contains("rank \(rank): remap: 0 round(s) had their buffers back at the same address"),
+                           "rank \(rank) never got its buffers back at the old address, so nothing was tested\n\(out)")
+        }
+
+        let cached = try JobRunner.run(ranks: 3, limit: 240, program: "hfr-testworker", ["remap"],
+                                       environment: VerbsJobTests.soft.merging(["HFR_IB_SOFT_PIN": "1", "HFR_IB_REG_CACHE": "1"]) { $1 })
+        XCTAssertNotEqual(cached.status, 0, "with registrations cached the remapped buffers must miss their data\n\(cached.output)")
+        XCTAssertTrue(cached.output.contains("wrong elements"), cached.output)
+    }
+
+    /// Whether /proc/self/pagemap shows page frames to this process (CAP_SYS_ADMIN).
+    static func pageFramesVisible() -> Bool {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let p = UnsafeMutableRawPointer.allocate(byteCount: page, alignment: page)
+        defer { p.deallocate() }
+        memset(p, 1, page)
+        let fd = open("/proc/self/pagemap", O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var entry: UInt64 = 0
+        guard pread(fd, &entry, 8, off_t(UInt(bitPattern: p) / UInt(page) * 8)) == 8 else { return false }
+        return entry & ((1 << 55) - 1) != 0
     }
 
     /// libhfreduce.so and the tools start on a machine without libibverbs: they do not link it

@@ -49,6 +49,10 @@ func printLinkStatistics() {
             print("rank \(rank): link \(s.link) socket \(s.socket) to rank \(s.peer) \(s.isUp ? "up" : "down"): sent \(s.bytesSent) B, received \(s.bytesReceived) B")
         }
     }
+    for r in comm.registrationStatistics() {
+        print("rank \(rank): registrations on \(r.port): \(r.cachedRegions) cached (\(r.cachedBytes) B), \(r.hits) hits, "
+              + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused")
+    }
 }
 
 /// One allreduce checked element by element against `Expected`; returns the number of wrong elements.
@@ -292,6 +296,11 @@ do {
             comm.destroy()
             exit(3)
         }
+    case "remap":
+        let (wrong, same) = try checkRemap(comm, rounds: arg("--rounds", 6), countPerPeer: arg("--count", 50_000))
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): remap: \(same) round(s) had their buffers back at the same address")
+        print("rank \(rank): remap OK")
     case "family":
         let counts = args.count > 2 && args[2] == "quick" ? [0, 1, 7, 1031] : [0, 1, 2, 7, 1031, 20011]
         let wrong = try checkFamily(comm, counts: counts)
