@@ -120,6 +120,20 @@ hfrResult_t hfrCommAbort(hfrComm_t comm);
  * gets hfrInvalidUsage naming it (the ranks called different collectives or counts). */
 hfrResult_t hfrCommDestroy(hfrComm_t comm);
 
+/* Registers `size` bytes at `buff` for the communicator's RDMA transfers until
+ * hfrCommDeregister: collectives whose buffers lie inside it use one registration of the whole
+ * range, made at its first use and kept, instead of registering their buffers for each
+ * collective (an HCA keeps writing into the pages it registered, so without this a buffer is
+ * registered per collective and may be freed between them). The memory must stay mapped until
+ * it is deregistered. Over TCP it changes nothing. *handle receives the registration.
+ * (NCCL's ncclCommRegister.) */
+hfrResult_t hfrCommRegister(hfrComm_t comm, void* buff, size_t size, void** handle);
+
+/* Ends a registration; collectives submitted after it register their buffers again. Free the
+ * memory only once the collectives using it have completed. A handle deregistered already, or
+ * from another communicator, is an error. */
+hfrResult_t hfrCommDeregister(hfrComm_t comm, void* handle);
+
 /* Reduces `count` elements of `datatype` with `op` across all ranks. Every rank receives the
  * result in recvbuff. Blocks until done. A count of 0 (here and in the other collectives, not
  * in hfrAllToAllv's per-peer counts nor in hfrSend/hfrRecv) moves no data but still meets the

@@ -28,6 +28,13 @@ public final class Engine: @unchecked Sendable {
     var submitted: [ActiveCollective] = []
     /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
     private var intake: [ActiveCollective] = []
+    /// Ranges the caller registered (true) or deregistered (false) since the last turn (guarded
+    /// by submitLock); the progress thread applies them before the collectives submitted after.
+    var registeredChanges: [(registered: Bool, range: Range<UInt>)] = []
+    private var changesIntake: [(registered: Bool, range: Range<UInt>)] = []
+    /// Memory the caller registered for the communicator's life (progress thread): a collective
+    /// whose buffer lies in one uses its cached registration (see `registration`).
+    var registeredRanges: [Range<UInt>] = []
     var nextSequence: UInt32 = 0
     /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
     /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
@@ -204,6 +211,31 @@ public final class Engine: @unchecked Sendable {
         return request
     }
 
+    /// Declares `range` registered by the caller (`registered`), or no longer (`!registered`):
+    /// until it is deregistered the caller keeps that memory mapped, so the ports' caches may
+    /// keep its registration (made at its first use) for later collectives. Over TCP there is
+    /// nothing to register.
+    public func declare(_ range: Range<UInt>, registered: Bool) {
+        submitLock.withLock { registeredChanges.append((registered, range)) }
+        announcements.add(1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Applies the registrations and deregistrations the caller declared: a deregistered range's
+    /// cached regions go, so that no later collective uses them (the memory may be freed now).
+    private func applyRegisteredChanges() {
+        for change in changesIntake {
+            if change.registered {
+                registeredRanges.append(change.range)
+            } else {
+                if let k = registeredRanges.firstIndex(of: change.range) { registeredRanges.remove(at: k) }
+                for port in rdmaPorts {
+                    port.cache.invalidate(UnsafeRawPointer(bitPattern: change.range.lowerBound)!, count: change.range.count)
+                }
+            }
+        }
+        changesIntake.removeAll(keepingCapacity: true)
+    }
+
     /// Completes pending work (each wait bounded by HFR_TIMEOUT), then stops the progress
     /// thread and closes every connection.
     public func shutdown() {
@@ -372,9 +404,11 @@ public final class Engine: @unchecked Sendable {
         guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
         submitLock.lock()
         if !submitted.isEmpty { swap(&intake, &submitted) }
+        if !registeredChanges.isEmpty { swap(&changesIntake, &registeredChanges) }
         let stop = stopRequested
         let reason = abortReason
         submitLock.unlock()
+        if !changesIntake.isEmpty { applyRegisteredChanges() }
         for c in intake { enqueueForActivation(c) }
         intake.removeAll(keepingCapacity: true)
         if stop {

@@ -17,6 +17,13 @@ final class RequestBox {
     init(_ request: CollectiveRequest, owner: CommBox) { self.request = request; self.owner = owner }
 }
 
+/// What a registration handle (`hfrCommRegister`) points to.
+final class RegistrationBox {
+    let memory: RegisteredMemory
+    let owner: CommBox
+    init(_ memory: RegisteredMemory, owner: CommBox) { self.memory = memory; self.owner = owner }
+}
+
 /// Live handles. A handle is a number drawn from one counter and never handed out twice (not an
 /// object's address, which a newer object could reuse), so a destroyed communicator or a released
 /// request passed back in is always reported as an invalid argument, never taken for another
@@ -28,6 +35,7 @@ enum Handles {
     nonisolated(unsafe) private static var next: UInt = 0x4846_5200_0000
     nonisolated(unsafe) private static var comms: [UInt: CommBox] = [:]
     nonisolated(unsafe) private static var requests: [UInt: RequestBox] = [:]
+    nonisolated(unsafe) private static var registrations: [UInt: RegistrationBox] = [:]
 
     private static func newKey() -> UInt {
         next &+= 16
@@ -69,5 +77,23 @@ enum Handles {
 
     static func release(request handle: OpaquePointer) {
         _ = lock.withLock { requests.removeValue(forKey: UInt(bitPattern: UnsafeRawPointer(handle))) }
+    }
+
+    static func register(_ box: RegistrationBox) -> UnsafeMutableRawPointer {
+        let key = lock.withLock { () -> UInt in
+            let k = newKey()
+            registrations[k] = box
+            return k
+        }
+        return UnsafeMutableRawPointer(bitPattern: key)!
+    }
+
+    static func registration(_ handle: UnsafeMutableRawPointer?) -> RegistrationBox? {
+        guard let handle else { return nil }
+        return lock.withLock { registrations[UInt(bitPattern: handle)] }
+    }
+
+    static func release(registration handle: UnsafeMutableRawPointer) {
+        _ = lock.withLock { registrations.removeValue(forKey: UInt(bitPattern: handle)) }
     }
 }

@@ -199,6 +199,31 @@ final class VerbsJobTests: XCTestCase {
         XCTAssertTrue(cached.output.contains("wrong elements"), cached.output)
     }
 
+    /// Memory registered with the communicator (hfr-testworker registered): while registered,
+    /// collectives in it register nothing themselves and its one registration per port stays
+    /// cached; once deregistered it leaves the caches and collectives register per collective
+    /// again (large messages) or bounce (small ones). Deregistering twice is refused.
+    func testRegisteredMemoryIsRegisteredOnce() throws {
+        for (count, small) in [(50_000, false), (500, true)] {
+            let out = try run(3, ["registered", "--count", "\(count)"])
+            var phases: [String: Int] = [:]
+            for line in out.split(separator: "\n") where line.contains("registrations on soft_") {
+                let registered = line.contains(" registered: ")
+                phases[registered ? "registered" : "deregistered", default: 0] += 1
+                if registered {
+                    XCTAssertTrue(line.contains(", 0 per collective"), "count \(count): registered memory was registered per collective: \(line)")
+                    XCTAssertFalse(line.contains(": 0 cached"), "count \(count): the registration is not cached: \(line)")
+                    XCTAssertFalse(line.contains(" 0 hits"), "count \(count): the cached registration was never used: \(line)")
+                } else {
+                    XCTAssertTrue(line.contains(": 0 cached (0 B)"), "count \(count): deregistered memory stayed cached: \(line)")
+                    XCTAssertEqual(line.contains(", 0 per collective"), small,
+                                   "count \(count): \(small ? "small messages bounce" : "large ones register per collective"): \(line)")
+                }
+            }
+            XCTAssertEqual(phases, ["registered": 6, "deregistered": 6], "3 ranks x 2 ports, both phases\n\(out)")
+        }
+    }
+
     /// Whether /proc/self/pagemap shows page frames to this process (CAP_SYS_ADMIN).
     static func pageFramesVisible() -> Bool {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

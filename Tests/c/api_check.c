@@ -79,6 +79,17 @@ int main(int argc, char** argv) {
     expect("wait", hfrWait(req), hfrSuccess, NULL, NULL);
     expect("wait twice", hfrWait(req), hfrInvalidArgument, "not a live request", NULL);
     expect("wait NULL", hfrWait(NULL), hfrInvalidArgument, "request is NULL", NULL);
+    void* reg = NULL;
+    expect("register NULL handle", hfrCommRegister(comm, buf, sizeof buf, NULL), hfrInvalidArgument, "handle is NULL", comm);
+    expect("register NULL buffer", hfrCommRegister(comm, NULL, 64, &reg), hfrInvalidArgument, "the buffer is NULL", comm);
+    expect("register 0 bytes", hfrCommRegister(comm, buf, 0, &reg), hfrInvalidArgument, "size is 0", comm);
+    expect("register", hfrCommRegister(comm, buf, sizeof buf, &reg), hfrSuccess, NULL, comm);
+    for (int i = 0; i < 64; i++) buf[i] = rank;
+    expect("allreduce in registered memory", hfrAllReduce(buf, buf, 64, hfrFloat64, hfrSum, comm), hfrSuccess, NULL, comm);
+    for (int i = 0; i < 64; i++) if (buf[i] != n * (n - 1) / 2.0) { printf("FAIL registered value %g\n", buf[i]); failures++; break; }
+    expect("deregister", hfrCommDeregister(comm, reg), hfrSuccess, NULL, comm);
+    expect("deregister twice", hfrCommDeregister(comm, reg), hfrInvalidArgument, "not a live registration", comm);
+    expect("deregister NULL", hfrCommDeregister(comm, NULL), hfrInvalidArgument, "not a live registration", comm);
     hfrResult_t async = hfrInternalError;
     expect("async error", hfrCommGetAsyncError(comm, &async), hfrSuccess, NULL, comm);
     if (async != hfrSuccess) { printf("FAIL async error %d\n", async); failures++; }

@@ -49,10 +49,7 @@ func printLinkStatistics() {
             print("rank \(rank): link \(s.link) socket \(s.socket) to rank \(s.peer) \(s.isUp ? "up" : "down"): sent \(s.bytesSent) B, received \(s.bytesReceived) B")
         }
     }
-    for r in comm.registrationStatistics() {
-        print("rank \(rank): registrations on \(r.port): \(r.cachedRegions) cached (\(r.cachedBytes) B), \(r.hits) hits, "
-              + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused")
-    }
+    printRegistrations(comm)
 }
 
 /// One allreduce checked element by element against `Expected`; returns the number of wrong elements.
@@ -301,6 +298,10 @@ do {
         if wrong > 0 { fail("\(wrong) wrong elements") }
         print("rank \(rank): remap: \(same) round(s) had their buffers back at the same address")
         print("rank \(rank): remap OK")
+    case "registered":
+        let wrong = try checkRegistered(comm, rounds: arg("--rounds", 4), countPerPeer: arg("--count", 50_000))
+        if wrong > 0 { fail("\(wrong) wrong elements") }
+        print("rank \(rank): registered OK")
     case "family":
         let counts = args.count > 2 && args[2] == "quick" ? [0, 1, 7, 1031] : [0, 1, 2, 7, 1031, 20011]
         let wrong = try checkFamily(comm, counts: counts)

@@ -502,6 +502,24 @@ def c_all_to_all(comm, B):
     same(B.tonp(out), np.stack([a2a_value(s, RANK, 5) for s in range(SIZE)]), "2-D")
 
 
+def c_registered(comm):
+    """Collectives in memory registered with the communicator, then deregistered; a second
+    deregistration is refused."""
+    data = np.concatenate([a2a_value(RANK, d, 3000) for d in range(SIZE)])
+    want = np.concatenate([a2a_value(s, RANK, 3000) for s in range(SIZE)])
+    x, out = data.copy(), np.zeros_like(data)
+    regs = [comm.register(x), comm.register(out)]
+    assert comm.all_to_all(x, out=out) is out
+    same(out, want, "registered")
+    for r in regs:
+        r.deregister()
+    expect_raises(hfreduce.InvalidArgumentError, regs[0].deregister, contains=("not a live registration",))
+    expect_raises(hfreduce.InvalidArgumentError, comm.register, np.zeros(0, dtype=np.float32), contains=("size is 0",))
+    out[:] = 0
+    comm.all_to_all(x, out=out)
+    same(out, want, "after deregistering")
+
+
 def a2av_counts(variant):
     """counts[s][d]: what rank s sends rank d. Every variant has zeros."""
     c = [[0] * SIZE for _ in range(SIZE)]
@@ -733,6 +751,7 @@ def family_checks(comm, torch):
         check("family.all_to_all_v.%s" % B.name, c_all_to_all_v, comm, B)
         check("family.send_recv_ring.%s" % B.name, c_ring, comm, B)
     check("family.barrier", comm.barrier)
+    check("family.registered", c_registered, comm)
     check("family.interleaved_async", c_interleaved, comm, torch)
     check("family.errors", c_family_errors, comm, torch)
 

@@ -25,7 +25,7 @@ from ._errors import (AbortedError, Error, HFRSystemError, HFRTimeoutError, Inte
                       RemoteError)
 
 __all__ = [
-    "init", "get_unique_id", "version", "library_path", "Communicator", "Request",
+    "init", "get_unique_id", "version", "library_path", "Communicator", "Request", "Registration",
     "Error", "LibraryNotFoundError", "HFRSystemError", "InternalError", "InvalidArgumentError",
     "InvalidUsageError", "RemoteError", "HFRTimeoutError", "AbortedError",
     "UNIQUE_ID_BYTES", "OPS",
@@ -424,6 +424,18 @@ class Communicator:
         args = (ptr, c_args[0], c_args[1], optr, c_args[2], c_args[3], dtype)
         return "hfrAllToAllv", args, out, (x, out, c_args)
 
+    def register(self, x):
+        """Keeps x registered for RDMA until the returned Registration is deregistered:
+        collectives on buffers inside x then use one registration of it instead of registering
+        their buffers each time (hfrCommRegister). x is kept alive until then. Over TCP it
+        changes nothing."""
+        ptr, count, dtype = describe(x, write=False)
+        h = self._live_handle()
+        handle = ctypes.c_void_p()
+        _check(self._lib.hfrCommRegister(h, ptr, count * ITEMSIZE[dtype],
+                                         ctypes.byref(handle)), h, "hfrCommRegister")
+        return Registration(self, handle, x)
+
     def barrier(self):
         """Returns once every rank has entered the barrier."""
         return self._run(("hfrBarrier", (), None, ()))
@@ -522,6 +534,25 @@ class Communicator:
             # so do not wait for them.
             self.abort()
         return False
+
+
+class Registration:
+    """Memory registered with Communicator.register; deregister() ends it (once)."""
+
+    def __init__(self, comm, handle, buffer):
+        self._comm = comm
+        self._handle = handle
+        self.buffer = buffer
+
+    def deregister(self):
+        """Ends the registration: later collectives register their buffers themselves again.
+        Raises InvalidArgumentError when it was deregistered already."""
+        h = self._comm._live_handle()
+        _check(self._comm._lib.hfrCommDeregister(h, self._handle), h, "hfrCommDeregister")
+        self.buffer = None
+
+    def __repr__(self):
+        return "<hfreduce.Registration %s>" % ("ended" if self.buffer is None else "live")
 
 
 class Request:

@@ -102,6 +102,8 @@ def _declare(lib):
     for name, args in family.items():
         fn(name, hfrResult_t, *args)
         fn(name + "Async", hfrResult_t, *(args + (P(hfrRequest_t),)))
+    fn("hfrCommRegister", hfrResult_t, hfrComm_t, ctypes.c_void_p, ctypes.c_size_t, P(ctypes.c_void_p))
+    fn("hfrCommDeregister", hfrResult_t, hfrComm_t, ctypes.c_void_p)
     fn("hfrTest", hfrResult_t, hfrRequest_t, P(ctypes.c_int))
     fn("hfrWait", hfrResult_t, hfrRequest_t)
     return lib
