@@ -31,7 +31,7 @@ public final class Engine: @unchecked Sendable {
     /// Ranges the caller registered (true) or deregistered (false) since the last turn (guarded
     /// by submitLock); the progress thread applies them before the collectives submitted after.
     var registeredChanges: [(registered: Bool, range: Range<UInt>)] = []
-    private var changesIntake: [(registered: Bool, range: Range<UInt>)] = []
+    var changesIntake: [(registered: Bool, range: Range<UInt>)] = []
     /// Memory the caller registered for the communicator's life (progress thread): a collective
     /// whose buffer lies in one uses its cached registration (see `registration`).
     var registeredRanges: [Range<UInt>] = []
@@ -209,31 +209,6 @@ public final class Engine: @unchecked Sendable {
         // A caller about to wait drives the engine itself; otherwise wake the progress thread.
         if !(willWait && config.spinNanoseconds > 0 && !request.sleeps) { wake.signal(); unpark() }
         return request
-    }
-
-    /// Declares `range` registered by the caller (`registered`), or no longer (`!registered`):
-    /// until it is deregistered the caller keeps that memory mapped, so the ports' caches may
-    /// keep its registration (made at its first use) for later collectives. Over TCP there is
-    /// nothing to register.
-    public func declare(_ range: Range<UInt>, registered: Bool) {
-        submitLock.withLock { registeredChanges.append((registered, range)) }
-        announcements.add(1, ordering: .acquiringAndReleasing)
-    }
-
-    /// Applies the registrations and deregistrations the caller declared: a deregistered range's
-    /// cached regions go, so that no later collective uses them (the memory may be freed now).
-    private func applyRegisteredChanges() {
-        for change in changesIntake {
-            if change.registered {
-                registeredRanges.append(change.range)
-            } else {
-                if let k = registeredRanges.firstIndex(of: change.range) { registeredRanges.remove(at: k) }
-                for port in rdmaPorts {
-                    port.cache.invalidate(UnsafeRawPointer(bitPattern: change.range.lowerBound)!, count: change.range.count)
-                }
-            }
-        }
-        changesIntake.removeAll(keepingCapacity: true)
     }
 
     /// Completes pending work (each wait bounded by HFR_TIMEOUT), then stops the progress
