@@ -11,6 +11,8 @@ run() {  # label, then hfrun/hfr-bench arguments
   local out rc
   out=$(timeout 600 "$BIN/hfrun" "$@" 2>&1); rc=$?
   echo "$label exit=$rc outofbounds=[$(grep -o 'Out of bounds values : .*' <<<"$out" | sed 's/Out of bounds values : //' | paste -sd' ')]"
+  # A failed run shows why: its last lines (errors, the rank that failed).
+  if [ "$rc" != 0 ]; then tail -n 20 <<<"$out" | sed 's/^/    /'; fi
 }
 case ${1:-allreduce} in
   allreduce)

@@ -116,6 +116,14 @@ public enum TCPSocket {
         }
     }
 
+    /// Whether `fd`, connected to `address`, is connected to itself: dialing a port of this host on
+    /// which nothing listens yet can pick that very port as the source (TCP simultaneous open),
+    /// which then takes the port from the process about to listen on it. `connect(to:deadline:)`
+    /// counts such a connection as refused.
+    public static func isConnectedToItself(_ fd: Int32, _ address: SocketAddress) throws -> Bool {
+        try localAddress(fd) == address
+    }
+
     /// Connects a non-blocking socket to `address`, retrying refused connections until `deadline`
     /// (the peer may not be listening yet). Returns a connected, non-blocking fd.
     public static func connect(to address: SocketAddress, deadline: UInt64) throws -> Int32 {
@@ -127,6 +135,9 @@ public enum TCPSocket {
                 if try !startConnect(fd, to: address) {
                     try poll(fd, events: Int16(POLLOUT), deadline: deadline)
                     if let e = pendingError(fd) { throw SystemCallError("connect(\(address))", e) }
+                }
+                if try isConnectedToItself(fd, address) {
+                    throw SystemCallError("connect(\(address)) reached itself", Errno(rawValue: ECONNREFUSED))
                 }
                 return fd
             } catch let error as SystemCallError {

@@ -43,7 +43,8 @@ options:
                            SIGKILL 3 s later, exit 124
       --grace S            after a rank fails, give the other ranks S seconds (default 10)
                            to exit on their own, then SIGTERM them (SIGKILL 3 s later)
-      --port P             MASTER_PORT for the ranks (default: a free TCP port on 127.0.0.1)
+      --port P             MASTER_PORT for the ranks (default: a free TCP port on 127.0.0.1, outside
+                           the kernel's ephemeral port range)
       --master-addr A      MASTER_ADDR for the ranks (default 127.0.0.1; required with --netns)
       --netns NS0,NS1,...  run rank r inside network namespace NS[r mod count] via
                            `ip netns exec NS env ... PROGRAM ARGS` (needs root)
