@@ -93,9 +93,12 @@ final class PeerState {
     /// that a clear-to-send does not wait behind megabytes of data (the receiver takes control
     /// frames from any channel).
     var controlChannel: TCPChannel? {
-        var best: TCPChannel?
-        for case let ch? in channels where best == nil || ch.bytesInFlight < best!.bytesInFlight { best = ch }
-        return best
+        // By index: the loop takes no reference to the channels it passes over.
+        var best = -1, least = Int.max
+        for i in channels.indices {
+            if let bytes = channels[i]?.bytesInFlight, bytes < least { best = i; least = bytes }
+        }
+        return best < 0 ? nil : channels[best]
     }
 
     /// Where message `index` of operation `sequence` waits among the parked ones, if it does.
