@@ -457,7 +457,8 @@ public final class Engine: @unchecked Sendable {
         }
         if c.remaining == 0 { finish(c) }
         // Clear-to-send frames that arrived before this rank started the collective.
-        for peer in peers where !peer.earlyClears.isEmpty {
+        for k in peers.indices where !peers[k].earlyClears.isEmpty {
+            let peer = peers[k]
             var keep: [ControlFrame] = []
             for f in peer.earlyClears {
                 let h = f.header
