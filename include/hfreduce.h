@@ -120,13 +120,13 @@ hfrResult_t hfrCommAbort(hfrComm_t comm);
  * gets hfrInvalidUsage naming it (the ranks called different collectives or counts). */
 hfrResult_t hfrCommDestroy(hfrComm_t comm);
 
-/* Registers `size` bytes at `buff` for the communicator's RDMA transfers until
- * hfrCommDeregister: collectives whose buffers lie inside it use one registration of the whole
- * range, made at its first use and kept, instead of registering their buffers for each
- * collective (an HCA keeps writing into the pages it registered, so without this a buffer is
- * registered per collective and may be freed between them). The memory must stay mapped until
- * it is deregistered. Over TCP it changes nothing. *handle receives the registration.
- * (NCCL's ncclCommRegister.) */
+/* Registers `size` bytes at `buff` with every HCA port of the communicator now, until
+ * hfrCommDeregister: collectives whose buffers lie inside it use that registration instead of
+ * registering their buffers for each collective (an HCA keeps writing into the pages it
+ * registered, so without this a buffer is registered per collective and may be freed between
+ * them). The memory must stay mapped until it is deregistered. Memory the HCA refuses (an
+ * unmapped page in the range) gives hfrInvalidArgument. Over TCP it changes nothing. *handle
+ * receives the registration. (NCCL's ncclCommRegister.) */
 hfrResult_t hfrCommRegister(hfrComm_t comm, void* buff, size_t size, void** handle);
 
 /* Ends a registration; collectives submitted after it register their buffers again. Free the

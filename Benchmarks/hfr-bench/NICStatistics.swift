@@ -30,7 +30,8 @@ func printNICStatistics(_ comm: Communicator) {
     }
     for r in comm.registrationStatistics() {
         lines.append("#   hca \(r.port) registrations: \(r.cachedRegions) cached (\(r.cachedBytes) B), \(r.hits) hits, "
-                     + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused")
+                     + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused, "
+                     + "\(r.callerRanges) registered by the caller (\(r.callerBytes) B)")
     }
     for s in stats.sorted(by: { ($0.peer, $0.link, $0.socket) < ($1.peer, $1.link, $1.socket) }) {
         let rdma = s.rdma.map { ", RDMA \($0.device)\($0.isUp ? "" : " (down)"): wrote \($0.bytesWritten) B / \($0.writes) writes, received \($0.bytesReceived) B / \($0.writesReceived) writes" } ?? ""

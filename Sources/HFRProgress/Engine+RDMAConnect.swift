@@ -84,6 +84,7 @@ extension Engine {
         }
         if let receives = rdmaReceives { _ = receives.releaseAll() }
         deferredClears.removeAll()
+        registeredRanges.removeAll()
         rdmaPorts.removeAll()
     }
 }

@@ -58,6 +58,9 @@ public struct RegistrationStatistics: Sendable {
     public var collectiveRegistrations: Int
     /// Registrations the device refused (those messages went through bounce buffers).
     public var refusals: Int
+    /// Ranges the caller registered (`Communicator.register`) and still holds, and their bytes.
+    public var callerRanges: Int
+    public var callerBytes: Int
 }
 
 extension Engine {
@@ -66,11 +69,12 @@ extension Engine {
     public func registrationStatistics() -> [RegistrationStatistics] {
         driver.lock()
         defer { driver.unlock() }
+        let callerBytes = registeredRanges.reduce(0) { $0 + $1.range.count }
         return rdmaPorts.map {
             let s = $0.cache.statistics
             return RegistrationStatistics(port: $0.name, cachedRegions: $0.cache.count, cachedBytes: $0.cache.cachedBytes, hits: s.hits,
                                           cachedRegistrations: s.registrations, collectiveRegistrations: s.uncachedRegistrations,
-                                          refusals: s.refusals)
+                                          refusals: s.refusals, callerRanges: registeredRanges.count, callerBytes: callerBytes)
         }
     }
 }

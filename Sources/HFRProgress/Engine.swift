@@ -28,13 +28,9 @@ public final class Engine: @unchecked Sendable {
     var submitted: [ActiveCollective] = []
     /// What `drainWake` took from `submitted`, swapped with it so that neither array reallocates.
     private var intake: [ActiveCollective] = []
-    /// Ranges the caller registered (true) or deregistered (false) since the last turn (guarded
-    /// by submitLock); the progress thread applies them before the collectives submitted after.
-    var registeredChanges: [(registered: Bool, range: Range<UInt>)] = []
-    var changesIntake: [(registered: Bool, range: Range<UInt>)] = []
-    /// Memory the caller registered for the communicator's life (progress thread): a collective
-    /// whose buffer lies in one uses its cached registration (see `registration`).
-    var registeredRanges: [Range<UInt>] = []
+    /// Memory the caller registered (`register(_:)`; guarded by `driver`): a collective whose
+    /// buffer lies in one uses its registrations (see `registration`).
+    var registeredRanges: [RegisteredRange] = []
     var nextSequence: UInt32 = 0
     /// Point-to-point operations submitted per peer and direction, index `peer * 2 + (send ? 1 : 0)`
     /// (guarded by submitLock): the k-th send from a to b matches b's k-th receive from a.
@@ -379,11 +375,9 @@ public final class Engine: @unchecked Sendable {
         guard announcements.exchange(0, ordering: .acquiringAndReleasing) > 0 || stopSeen else { return nil }
         submitLock.lock()
         if !submitted.isEmpty { swap(&intake, &submitted) }
-        if !registeredChanges.isEmpty { swap(&changesIntake, &registeredChanges) }
         let stop = stopRequested
         let reason = abortReason
         submitLock.unlock()
-        if !changesIntake.isEmpty { applyRegisteredChanges() }
         for c in intake { enqueueForActivation(c) }
         intake.removeAll(keepingCapacity: true)
         if stop {

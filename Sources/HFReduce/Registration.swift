@@ -1,6 +1,8 @@
+import Glibc
+
 /// Memory registered with a communicator (`Communicator.register`). Until it is deregistered,
-/// every collective whose buffers lie inside it uses one RDMA registration of the whole range,
-/// made at its first use and kept, instead of registering its buffers for each collective (see
+/// every collective whose buffers lie inside it uses one RDMA registration of the whole range per
+/// HCA port, made by `register`, instead of registering its buffers for each collective (see
 /// README, RDMA). The memory must stay mapped until `Communicator.deregister`. Over TCP
 /// registering changes nothing. (NCCL's `ncclCommRegister`.)
 public final class RegisteredMemory: @unchecked Sendable {
@@ -19,9 +21,10 @@ public final class RegisteredMemory: @unchecked Sendable {
 }
 
 extension Communicator {
-    /// Registers `count` bytes at `base` for the communicator's collectives: the memory stays
-    /// registered with every HCA port (from its first use) until `deregister`, so collectives on
-    /// buffers inside it register nothing themselves. Keep the memory mapped until then.
+    /// Registers `count` bytes at `base` for the communicator's collectives: the memory is
+    /// registered with every HCA port now and stays so until `deregister`, so collectives on
+    /// buffers inside it register nothing themselves. Keep the memory mapped until then. Memory
+    /// the HCA refuses (not all mapped, not writable) is `invalidArgument`.
     public func register(_ base: UnsafeRawPointer?, count: Int) throws(HFRError) -> RegisteredMemory {
         try checkAlive()
         guard let base else { throw .invalidArgument("register: the buffer is NULL") }
@@ -30,7 +33,14 @@ extension Communicator {
             throw .invalidArgument("register: \(count) bytes at \(base) pass the end of the address space")
         }
         let memory = RegisteredMemory(base: base, count: count, owner: self)
-        engine.declare(memory.range, registered: true)
+        do {
+            try engine.register(memory.range)
+        } catch {
+            // Memory that is not (all) mapped, or not writable, is the caller's mistake.
+            var code = HFRResult.systemError
+            if case let .call(_, errno, _) = error, [EFAULT, EINVAL, EACCES, EPERM].contains(errno.rawValue) { code = .invalidArgument }
+            throw HFRError(code, "register: \(count) bytes at \(base) cannot be registered for RDMA: \(error)")
+        }
         return memory
     }
 
@@ -47,6 +57,6 @@ extension Communicator {
             return !memory.deregistered
         }
         guard first else { throw .invalidUsage("deregister: \(memory.count) bytes at \(memory.base) were deregistered already") }
-        engine.declare(memory.range, registered: false)
+        engine.deregister(memory.range)
     }
 }

@@ -73,7 +73,8 @@ func exchange(_ comm: Communicator, _ send: UnsafeMutableRawPointer, _ recv: Uns
 /// Buffers registered with the communicator (`Communicator.register`): `rounds` rounds of
 /// `exchange` in them, then the registrations of each HCA port printed ("registered: ..."),
 /// then both deregistered, one round more, and the registrations printed again
-/// ("deregistered: ..."). Returns the wrong elements.
+/// ("deregistered: ..."); over RDMA, memory with a hole must be refused as invalidArgument.
+/// Returns the wrong elements.
 func checkRegistered(_ comm: Communicator, rounds: Int, countPerPeer: Int) throws -> Int {
     let bytes = countPerPeer * comm.size * 4
     let send = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
@@ -90,6 +91,24 @@ func checkRegistered(_ comm: Communicator, rounds: Int, countPerPeer: Int) throw
     }
     wrong += try exchange(comm, send, recv, countPerPeer: countPerPeer, round: rounds, wrongSoFar: wrong)
     printRegistrations(comm, "deregistered: ")
+    if !comm.registrationStatistics().isEmpty {
+        // Over RDMA: memory with a hole is refused at once, naming the problem.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let holed = mmap(nil, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), holed != MAP_FAILED else {
+            fail("mmap: errno \(errno)")
+        }
+        munmap(holed + page, page)
+        defer { munmap(holed, page); munmap(holed + 2 * page, page) }
+        do {
+            _ = try comm.register(holed, count: 3 * page)
+            print("rank \(comm.rank): memory with an unmapped page was registered")
+            wrong += 1
+        } catch where error.code == .invalidArgument && error.message.contains("cannot be registered for RDMA") {
+        } catch {
+            print("rank \(comm.rank): registering memory with an unmapped page: \(error.code): \(error.message)")
+            wrong += 1
+        }
+    }
     return wrong
 }
 
@@ -103,6 +122,7 @@ func deregisterError(_ comm: Communicator, _ memory: RegisteredMemory) -> HFRRes
 func printRegistrations(_ comm: Communicator, _ label: String = "") {
     for r in comm.registrationStatistics() {
         print("rank \(comm.rank): \(label)registrations on \(r.port): \(r.cachedRegions) cached (\(r.cachedBytes) B), \(r.hits) hits, "
-              + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused")
+              + "\(r.cachedRegistrations) cached registrations, \(r.collectiveRegistrations) per collective, \(r.refusals) refused, "
+              + "\(r.callerRanges) registered by the caller (\(r.callerBytes) B)")
     }
 }
