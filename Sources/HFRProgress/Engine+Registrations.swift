@@ -1,12 +1,6 @@
 import HFRCollectives
 import HFRVerbs
 
-/// Where the RDMA keys for a collective's buffers come from. An HCA pins the pages of a region
-/// it registered and writes into those pages even after the program frees the buffer and maps
-/// new memory at the same address, so a caller's buffer is registered for one collective only,
-/// unless the caller registered it for longer (`register(_:)`, `Communicator.register`) or asked for
-/// every registration to be cached (`HFR_IB_REG_CACHE=1`). Small messages skip registering:
-/// they are copied through the ports' bounce buffers.
 /// Memory the caller registered (`Engine.register(_:)`), with its registration on each HCA port
 /// (indexed like `rdmaPorts`).
 struct RegisteredRange {
@@ -14,6 +8,12 @@ struct RegisteredRange {
     let regions: [MemoryRegion]
 }
 
+/// Where the RDMA keys for a collective's buffers come from. An HCA pins the pages of a region
+/// it registered and writes into those pages even after the program frees the buffer and maps
+/// new memory at the same address, so a caller's buffer is registered for one collective only,
+/// unless the caller registered it for longer (`register(_:)`, `Communicator.register`) or
+/// asked for every registration to be cached (`HFR_IB_REG_CACHE=1`). Small messages skip
+/// registering: they are copied through the ports' bounce buffers.
 extension Engine {
     /// Registers `range` with every HCA port now (`ibv_reg_mr`) and keeps the registrations
     /// until `deregister(_:)`: collectives whose buffers lie inside it use them instead of
@@ -52,8 +52,8 @@ extension Engine {
     /// Whether a message of `length` bytes at `address` in `buffer` is copied through a bounce
     /// buffer (already registered) instead of registering the caller's buffer for the collective:
     /// for small messages the copy costs less than a registration and its release. Not for the
-    /// engine's scratch, memory the caller registered, nor with `HFR_IB_REG_CACHE=1`: those
-    /// registrations are cached.
+    /// engine's scratch, memory the caller registered, nor with `HFR_IB_REG_CACHE=1`: those are
+    /// registered already, or cached.
     @inline(__always) func bounces(_ buffer: BufferName, _ address: UnsafeRawPointer, _ length: Int) -> Bool {
         length <= Engine.bounceMessageBytes && buffer != .scratch && !config.cacheRegistrations
             && (registeredRanges.isEmpty || registeredRange(containing: address, length) == nil)
@@ -68,10 +68,10 @@ extension Engine {
     /// The registration that gives `port`'s keys for `count` bytes at `address`, in buffer
     /// `buffer` of `c`. The engine's scratch (mapped for the engine's life) comes from the port's
     /// cache, and so does everything with `HFR_IB_REG_CACHE=1`; memory the caller registered has
-    /// its own (`register(_:)`). A caller's buffer is otherwise registered once per collective, over the
-    /// range its messages use, and released when the collective finishes: an HCA writes into the
-    /// pages it registered, so a registration kept past the collective would send a later one's
-    /// data into pages the caller has since freed.
+    /// its own (`register(_:)`). A caller's buffer is otherwise registered once per collective,
+    /// over the range its messages use, and released when the collective finishes: an HCA
+    /// writes into the pages it registered, so a registration kept past the collective would
+    /// send a later one's data into pages the caller has since freed.
     func registration(_ c: ActiveCollective, _ port: RDMAPort, _ buffer: BufferName, _ address: UnsafeRawPointer, count: Int) -> MemoryRegion? {
         if buffer == .scratch || config.cacheRegistrations { return port.cache.region(covering: address, count: count) }
         for r in c.registrations where r.port == port.index && r.region.contains(address, count: count) { return r.region }
