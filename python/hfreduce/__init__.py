@@ -425,10 +425,10 @@ class Communicator:
         return "hfrAllToAllv", args, out, (x, out, c_args)
 
     def register(self, x):
-        """Keeps x registered for RDMA until the returned Registration is deregistered:
-        collectives on buffers inside x then use one registration of it instead of registering
-        their buffers each time (hfrCommRegister). x is kept alive until then. Over TCP it
-        changes nothing."""
+        """Registers x with every HCA port now and keeps it so until the returned Registration
+        is deregistered: collectives on buffers inside x then use that registration instead of
+        registering their buffers each time (hfrCommRegister). x is kept alive until then.
+        Memory the HCA refuses raises InvalidArgumentError. Over TCP it changes nothing."""
         ptr, count, dtype = describe(x, write=False)
         h = self._live_handle()
         handle = ctypes.c_void_p()
