@@ -176,8 +176,6 @@ extension Engine {
             Log.warn(rank: config.rank, "communicator failed: \(error)")
         }
         for c in victims where !c.request.finished {
-            if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
-            c.registrations.removeAll()
             unregister(c)
             publish(c, error: broken!)
         }

@@ -515,8 +515,11 @@ public final class Engine: @unchecked Sendable {
         return (c, low)
     }
 
-    /// Forgets a collective that finished or failed.
+    /// Forgets a collective that finished or failed: its scratch goes back to the pool, its RDMA
+    /// registrations of the caller's buffers go, and its sequence no longer finds it.
     func unregister(_ c: ActiveCollective) {
+        if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
+        c.registrations.removeAll()
         if c.pointToPointPeer >= 0 {
             p2pActive[Engine.p2pKey(c.pointToPointPeer, c.sequence, sends: c.pointToPointSends)] = nil
         } else if slots[Int(c.sequence % UInt32(config.maxActive))] === c {
@@ -540,8 +543,6 @@ public final class Engine: @unchecked Sendable {
         if c.finished { return }
         c.finished = true
         if c.pointToPointPeer < 0 { finishedSignatures[Int(c.sequence) % finishedSignatures.count] = (c.sequence, c.schedule.signature) }
-        if let s = c.scratch { scratchPool.append(s); c.scratch = nil }
-        c.registrations.removeAll()
         unregister(c)
         var kept = 0, published = 0, blocked = false
         for k in 0..<order.count {
