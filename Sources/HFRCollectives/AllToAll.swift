@@ -11,6 +11,9 @@ public enum AllToAllSchedule {
                              recvCounts: [Int], recvDispls: [Int], inPlace: Bool, equalCount: Int?) -> Schedule {
         var b = ScheduleBuilder(ranks: n)
         let es = type.size
+        // An empty block's displacement is never used, whatever the caller passed.
+        let sendDispls = zip(sendCounts, sendDispls).map { $0 > 0 ? $1 : 0 }
+        let recvDispls = zip(recvCounts, recvDispls).map { $0 > 0 ? $1 : 0 }
         if !inPlace && recvCounts[r] > 0 {
             b.copy(BufferRef(.recv, recvDispls[r] * es), from: BufferRef(.send, sendDispls[r] * es), bytes: recvCounts[r] * es)
         }

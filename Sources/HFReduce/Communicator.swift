@@ -211,9 +211,11 @@ public final class Communicator: @unchecked Sendable {
     public var asyncError: HFRError? { engine.error.map(HFRError.init) }
 
     func checkAlive() throws(HFRError) {
-        if stateLock.withLock({ destroyed }) { throw .invalidUsage("the communicator has been destroyed") }
+        if isDestroyed { throw .invalidUsage("the communicator has been destroyed") }
         if let e = asyncError { throw e }
     }
+
+    var isDestroyed: Bool { stateLock.withLock { destroyed } }
 
     /// Sums (or takes the product, minimum, maximum or average of) `count` elements of `type`
     /// across all ranks; every rank receives the result in `recv`. In place when `send == recv`.

@@ -46,9 +46,11 @@ extension Communicator {
 
     /// Ends a registration: collectives submitted after this register their buffers themselves
     /// again, and the memory may be freed once the collectives that use it have completed.
-    /// Deregistering twice, or with another communicator, is `invalidUsage`.
+    /// Deregistering twice, or with another communicator, is `invalidUsage`. A communicator that
+    /// failed still deregisters (the memory is released all the same); a destroyed one has
+    /// released every registration already.
     public func deregister(_ memory: RegisteredMemory) throws(HFRError) {
-        try checkAlive()
+        if isDestroyed { throw .invalidUsage("deregister: the communicator has been destroyed, which released its registrations") }
         guard memory.owner === self else {
             throw .invalidUsage("deregister: \(memory.count) bytes at \(memory.base) were not registered with this communicator")
         }

@@ -40,9 +40,9 @@ func reduceOp(_ o: hfrRedOp_t, _ function: String) -> Result<ReduceOp, HFRError>
     return .success(op)
 }
 
-func elementCount(_ count: Int, _ function: String) -> Result<Int, HFRError> {
+func elementCount(_ count: Int, _ function: String, what: String = "count") -> Result<Int, HFRError> {
     // size_t arrives as Int's bit pattern: a "negative" value is a count above Int.max.
-    guard count >= 0 else { return .failure(HFRError(.invalidArgument, "\(function): count \(UInt(bitPattern: count)) is too large")) }
+    guard count >= 0 else { return .failure(HFRError(.invalidArgument, "\(function): \(what) \(UInt(bitPattern: count)) is too large")) }
     return .success(count)
 }
 
@@ -188,6 +188,7 @@ public func hfrCommAbort(_ comm: OpaquePointer?) -> hfrResult_t {
     case .success(let box):
         box.comm.abort()
         Handles.release(comm: comm!)
+        Handles.releaseRegistrations(of: box)
         return success
     }
 }
@@ -199,6 +200,7 @@ public func hfrCommDestroy(_ comm: OpaquePointer?) -> hfrResult_t {
     case .success(let box):
         box.comm.destroy()
         Handles.release(comm: comm!)
+        Handles.releaseRegistrations(of: box)
         return success
     }
 }

@@ -96,4 +96,10 @@ enum Handles {
     static func release(registration handle: UnsafeMutableRawPointer) {
         _ = lock.withLock { registrations.removeValue(forKey: UInt(bitPattern: handle)) }
     }
+
+    /// Forgets the registrations of a communicator being destroyed or aborted: its engine and
+    /// the registrations with it are gone, and their handles with it.
+    static func releaseRegistrations(of owner: CommBox) {
+        lock.withLock { registrations = registrations.filter { $0.value.owner !== owner } }
+    }
 }

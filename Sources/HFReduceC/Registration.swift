@@ -10,7 +10,7 @@ public func hfrCommRegister(_ comm: OpaquePointer?, _ buff: UnsafeMutableRawPoin
     guard let handle else { return failure(.invalidArgument, "hfrCommRegister: handle is NULL", Handles.comm(comm)) }
     handle.pointee = nil
     return withComm("hfrCommRegister", comm) { box throws(HFRError) in
-        let memory = try box.comm.register(buff, count: size)
+        let memory = try box.comm.register(buff, count: try elementCount(size, "hfrCommRegister", what: "size").get())
         handle.pointee = Handles.register(RegistrationBox(memory, owner: box))
     }
 }
@@ -22,7 +22,7 @@ public func hfrCommDeregister(_ comm: OpaquePointer?, _ handle: UnsafeMutableRaw
             throw HFRError(.invalidArgument, "handle \(handle.map { "\($0)" } ?? "NULL") is not a live registration (deregistered already?)")
         }
         guard registration.owner === box else { throw HFRError(.invalidUsage, "the registration belongs to another communicator") }
-        Handles.release(registration: handle!)
         try box.comm.deregister(registration.memory)
+        Handles.release(registration: handle!)
     }
 }

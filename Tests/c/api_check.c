@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     expect("register NULL handle", hfrCommRegister(comm, buf, sizeof buf, NULL), hfrInvalidArgument, "handle is NULL", comm);
     expect("register NULL buffer", hfrCommRegister(comm, NULL, 64, &reg), hfrInvalidArgument, "the buffer is NULL", comm);
     expect("register 0 bytes", hfrCommRegister(comm, buf, 0, &reg), hfrInvalidArgument, "size is 0", comm);
+    expect("register huge size", hfrCommRegister(comm, buf, (size_t)-1, &reg), hfrInvalidArgument, "size 18446744073709551615 is too large", comm);
     expect("register", hfrCommRegister(comm, buf, sizeof buf, &reg), hfrSuccess, NULL, comm);
     for (int i = 0; i < 64; i++) buf[i] = rank;
     expect("allreduce in registered memory", hfrAllReduce(buf, buf, 64, hfrFloat64, hfrSum, comm), hfrSuccess, NULL, comm);
@@ -90,6 +91,12 @@ int main(int argc, char** argv) {
     expect("deregister", hfrCommDeregister(comm, reg), hfrSuccess, NULL, comm);
     expect("deregister twice", hfrCommDeregister(comm, reg), hfrInvalidArgument, "not a live registration", comm);
     expect("deregister NULL", hfrCommDeregister(comm, NULL), hfrInvalidArgument, "not a live registration", comm);
+    /* The displacement of an empty block is never used, whatever it is. */
+    size_t zeros[n], far[n];
+    for (int i = 0; i < n; i++) { zeros[i] = 0; far[i] = (size_t)1 << 62; }
+    expect("all-to-all-v, empty blocks far away", hfrAllToAllv(buf, zeros, far, buf + 32, zeros, far, hfrFloat64, comm), hfrSuccess, NULL, comm);
+    void* kept = NULL;
+    expect("register, kept past destroy", hfrCommRegister(comm, buf, sizeof buf, &kept), hfrSuccess, NULL, comm);
     hfrResult_t async = hfrInternalError;
     expect("async error", hfrCommGetAsyncError(comm, &async), hfrSuccess, NULL, comm);
     if (async != hfrSuccess) { printf("FAIL async error %d\n", async); failures++; }
@@ -100,6 +107,7 @@ int main(int argc, char** argv) {
     expect("destroy", hfrCommDestroy(comm), hfrSuccess, NULL, NULL);
     expect("use after destroy", hfrAllReduce(buf, buf, 64, hfrFloat64, hfrSum, comm), hfrInvalidArgument, "not a live communicator", NULL);
     expect("destroy twice", hfrCommDestroy(comm), hfrInvalidArgument, "not a live communicator", NULL);
+    expect("deregister after destroy", hfrCommDeregister(comm, kept), hfrInvalidArgument, "not a live communicator", NULL);
     printf("rank %d: api_check %s (%d failures)\n", rank, failures ? "FAILED" : "OK", failures);
     return failures ? 1 : 0;
 }

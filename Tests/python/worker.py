@@ -681,7 +681,12 @@ def c_family_errors(comm, torch):
     expect_raises(IA, comm.reduce, x, "sum", 0, np.zeros(3, np.float32), contains=["out has 3"])
     ro = np.zeros(SIZE * 2, np.float32)
     ro.setflags(write=False)
-    expect_raises(IA, comm.broadcast, ro, contains=["x is read-only"])
+    if SIZE > 1:  # a receiving rank writes x; the root only reads it
+        expect_raises(IA, comm.broadcast, ro, (RANK + 1) % SIZE, contains=["x is read-only"])
+    src = np.arange(SIZE * 2, dtype=np.float32) + 5
+    src.setflags(write=False)
+    got = comm.broadcast(src if RANK == 0 else np.zeros(SIZE * 2, np.float32), 0)
+    assert (got == np.arange(SIZE * 2, dtype=np.float32) + 5).all(), got
     expect_raises(IA, comm.recv, ro, (RANK + 1) % SIZE, contains=["read-only"])
     # all_gather
     expect_raises(IA, comm.all_gather, x, np.zeros(SIZE * 2 + 1, np.float32),
@@ -725,7 +730,7 @@ def c_family_errors(comm, torch):
         expect_raises(IA, comm.recv_async, x, peer, contains=["peer="])
     if torch is not None:
         expect_raises(IA, comm.all_gather, torch.zeros(4, 4).t(), contains=["contiguous"])
-        expect_raises(IA, comm.broadcast, torch.nn.Parameter(torch.ones(3)),
+        expect_raises(IA, comm.all_reduce, torch.nn.Parameter(torch.ones(3)),
                       contains=["requires grad"])
         expect_raises(IA, comm.all_gather, torch.zeros(2), torch.zeros(2 * SIZE,
                       dtype=torch.float64), contains=["dtype"])

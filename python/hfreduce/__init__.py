@@ -263,7 +263,8 @@ class Communicator:
 
     def _prep_broadcast(self, x, root):
         root = self._rank_arg(root, "root")
-        ptr, count, dtype = describe(x)
+        # The root only reads x: a read-only array is fine there.
+        ptr, count, dtype = describe(x, write=self._rank != root)
         return "hfrBroadcast", (ptr, ptr, count, dtype, root), x, (x,)
 
     def reduce(self, x, op="sum", root=0, out=None):
