@@ -69,6 +69,21 @@ public struct Schedule: Sendable {
         recvCount = Array(repeating: 0, count: ranks)
     }
 
+    /// The step of the `index`-th message this rank receives from `peer`, or nil when there is
+    /// no such message (any `peer` and `index`: they may come from the wire).
+    @inline(__always) public func recvStep(from peer: Int, index: Int32) -> Int? {
+        let k = Int(index)
+        guard peer >= 0, peer + 1 < recvStart.count, k >= 0, k < recvStart[peer + 1] - recvStart[peer] else { return nil }
+        return Int(recvSteps[recvStart[peer] + k])
+    }
+
+    /// The step of the `index`-th message this rank sends to `peer`, or nil.
+    @inline(__always) public func sendStep(to peer: Int, index: Int32) -> Int? {
+        let k = Int(index)
+        guard peer >= 0, peer + 1 < sendStart.count, k >= 0, k < sendStart[peer + 1] - sendStart[peer] else { return nil }
+        return Int(sendSteps[sendStart[peer] + k])
+    }
+
     /// The peers this schedule exchanges messages with (filled by `ScheduleBuilder.finish`).
     public var peers: [Int] = []
     /// Bytes of its non-empty messages over their number, both directions (0 without any):

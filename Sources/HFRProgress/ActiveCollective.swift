@@ -1,3 +1,4 @@
+import Glibc
 import HFRTopology
 import HFRCollectives
 import HFRKernels
@@ -106,17 +107,9 @@ final class ActiveCollective {
     }
 
     /// The step of the k-th message from `peer`, or nil when there is no such message.
-    @inline(__always) func recvStep(peer: Int, index: Int32) -> Int? {
-        let k = Int(index)
-        guard peer >= 0, peer < ranks, k >= 0, k < schedule.recvStart[peer + 1] - schedule.recvStart[peer] else { return nil }
-        return Int(schedule.recvSteps[schedule.recvStart[peer] + k])
-    }
+    @inline(__always) func recvStep(peer: Int, index: Int32) -> Int? { shared.schedule.recvStep(from: peer, index: index) }
 
-    @inline(__always) func sendStep(peer: Int, index: Int32) -> Int? {
-        let k = Int(index)
-        guard peer >= 0, peer < ranks, k >= 0, k < schedule.sendStart[peer + 1] - schedule.sendStart[peer] else { return nil }
-        return Int(schedule.sendSteps[schedule.sendStart[peer] + k])
-    }
+    @inline(__always) func sendStep(peer: Int, index: Int32) -> Int? { shared.schedule.sendStep(to: peer, index: index) }
 
     /// Records that receive step `i` takes bytes [offset, offset + length) from a fragment just
     /// announced; false when the fragment is off the grid or repeats bytes (see `FragmentGrid`).
@@ -160,15 +153,19 @@ final class ScratchBuffer {
     let size: Int
     /// Set when the buffer lives on the placement's NUMA node (it unmaps itself).
     private let numa: NUMABuffer?
-    init(size: Int, placement: Placement.Choice? = nil) {
+    /// Nil when the memory cannot be had (`posix_memalign`), which fails the collective instead
+    /// of the process.
+    init?(size: Int, placement: Placement.Choice? = nil) {
         self.size = size
         if let placement, placement.bindingEnabled, let b = try? placement.allocateBuffer(byteCount: max(size, 64)) {
             numa = b
             pointer = b.baseAddress
         } else {
             numa = nil
-            pointer = .allocate(byteCount: max(size, 64), alignment: 64)
+            var p: UnsafeMutableRawPointer?
+            guard posix_memalign(&p, 64, max(size, 64)) == 0, let p else { return nil }
+            pointer = p
         }
     }
-    deinit { if numa == nil { pointer.deallocate() } }
+    deinit { if numa == nil { free(pointer) } }
 }

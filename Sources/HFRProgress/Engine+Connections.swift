@@ -75,6 +75,24 @@ extension Engine {
             do { try epoll.add(fd, events: Epoll.readable, token: Engine.tokenPending | UInt64(p.id)) } catch {
                 dropPending(p, reason: "epoll: \(error)")
             }
+            limitUnidentified()
+        }
+    }
+
+    /// Connections that have not said who they are yet hold a descriptor each until their
+    /// handshake deadline. Ranks send their hello as soon as they connect, so more of them than
+    /// every socket of every peer at once are not ranks of this job: the oldest are dropped, and
+    /// whoever opens connections without a word cannot use up the descriptors.
+    func limitUnidentified() {
+        let waiting = pending.values.filter { $0.phase == .awaitingHello }
+        let limit = 64 + peers.reduce(0) { $0 + $1.channels.count }
+        guard waiting.count > limit else { return }
+        for p in waiting.sorted(by: { $0.id < $1.id }).prefix(waiting.count - limit) {
+            silentDropped += 1
+            // Logged at 1, 2, 4, 8, ... drops: a flood of connections is not a flood of lines.
+            let log = silentDropped & (silentDropped - 1) == 0
+            dropPending(p, reason: log ? "dropped the connection from \(p.remote): no handshake from it yet, and \(waiting.count) connections are waiting for one "
+                                       + "(\(silentDropped) dropped so far)" : nil)
         }
     }
 
@@ -108,6 +126,12 @@ extension Engine {
             let n = p.buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress! + p.filled, Handshake.size - p.filled, Int32(MSG_DONTWAIT)) }
             if n == 0 || (n < 0 && Errno.current != .again && Errno.current != .interrupted) {
                 let why = n == 0 ? "closed during the handshake" : "\(Errno.current)"
+                if p.phase == .awaitingHello && p.filled == 0 {
+                    // Said nothing at all: a port scan or a health check, not a rank.
+                    Log.info(rank: config.rank, "connection from \(p.remote) \(why) without a word")
+                    dropPending(p, reason: nil)
+                    return
+                }
                 dropPending(p, reason: p.phase == .awaitingHello ? "connection from \(p.remote) \(why)" : nil)
                 if p.phase == .awaitingReply { connectionLost(p.peer, channel: p.socket, "\(p.remote) \(why)") }
                 return
@@ -131,6 +155,8 @@ extension Engine {
                     wrong = "accepted with another job token or communicator id"
                 } else if Int(h.fromRank) != p.peer {
                     wrong = "accepted as rank \(h.fromRank)"
+                } else if Int(h.toRank) != config.rank || Int(h.ranks) != config.ranks {
+                    wrong = "accepted a connection from rank \(h.toRank) of \(h.ranks), not from rank \(config.rank) of \(config.ranks)"
                 } else if Int(h.link) * peers[p.peer].socketsPerLink + Int(h.socket) != p.socket {
                     wrong = "accepted for link \(h.link) socket \(h.socket), not the one dialed"
                 } else {

@@ -20,9 +20,9 @@ extension Engine {
         }
         let reason: String
         if let e = error as? ChannelError {
-            if case .protocolViolation = e {
+            if case let .protocolViolation(why) = e {
                 closePeer(rank, phase: .failed, reason: "\(e)")
-                fail(.protocolViolation(rank: rank, reason: "\(e)"), notifyPeers: true)
+                fail(.protocolViolation(rank: rank, reason: why), notifyPeers: true)
                 return
             }
             reason = "\(e)"

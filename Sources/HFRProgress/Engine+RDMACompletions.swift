@@ -104,8 +104,9 @@ extension Engine {
             Log.trace(rank: config.rank, "ignored a \(mark == .stale ? "stale" : "repeated") RDMA write from rank \(peer) (tag \(tag), fragment \(fragment))")
         case .wrongPeer:
             rdmaProtocolFailure(peer, "rank \(peer) wrote fragment \(fragment) of a message advertised to another rank (tag \(tag))")
-        case .overflow:
-            rdmaProtocolFailure(peer, "rank \(peer) wrote more bytes than the message tagged \(tag) has")
+        case .misfit:
+            rdmaProtocolFailure(peer, "rank \(peer) wrote \(bytes) bytes as fragment \(fragment) of the message tagged \(tag), "
+                                + "which that message does not have in that size")
         }
     }
 

@@ -20,15 +20,17 @@ extension Engine {
         let peer = peers[Int(step.peer)]
         let ck = cookie(c, i)
         let destination = c.pointer(step.dst)
-        guard let (slot, tag) = receives.take(cookie: ck, peer: peer.rank, length: step.length) else {
+        let fragment = rdmaFragmentSize(peer, step.length)
+        guard let (slot, tag) = receives.take(cookie: ck, peer: peer.rank, length: step.length, fragmentBytes: fragment) else {
             deferredClears.append(ck)
             return
         }
-        if bounces(step.dst.buffer, destination, step.length), let staged = stageReceive(peer, slot: slot, tag: tag, length: step.length, destination: destination) {
+        if bounces(step.dst.buffer, destination, step.length),
+           let staged = stageReceive(peer, slot: slot, tag: tag, length: step.length, fragmentBytes: fragment, destination: destination) {
             advertise(c, i, staged)
             return
         }
-        var target = WriteTarget(address: UInt64(UInt(bitPattern: destination)), tag: tag, linkCount: peer.links.count)
+        var target = WriteTarget(address: UInt64(UInt(bitPattern: destination)), tag: tag, linkCount: peer.links.count, fragmentBytes: fragment)
         var refused: (String, VerbsError?)?
         for l in 0..<peer.links.count {
             let port = rdmaPorts[l]
@@ -40,7 +42,7 @@ extension Engine {
             target.setRkey(l, region.rkey)
         }
         if let (portName, why) = refused {
-            guard let staged = stageReceive(peer, slot: slot, tag: tag, length: step.length, destination: destination) else {
+            guard let staged = stageReceive(peer, slot: slot, tag: tag, length: step.length, fragmentBytes: fragment, destination: destination) else {
                 _ = receives.release(slot, copyOut: false)
                 if rdmaPorts.prefix(peer.links.count).allSatisfy({ ($0.cache.bounce?.bufferSize ?? 0) < step.length }) {
                     fail(.system("rank \(config.rank) cannot register the \(step.length)-byte receive buffer of \(c.request.name) at \(destination) with \(portName) (\(why.map { "\($0)" } ?? "refused")), and it does not fit a bounce buffer"),
@@ -64,12 +66,13 @@ extension Engine {
 
     /// Stages a message whose destination the HCA refused to register in a bounce buffer of one
     /// link (the only link then allowed to carry it); nil when no link has a free one that fits.
-    private func stageReceive(_ peer: PeerState, slot: Int, tag: UInt32, length: Int, destination: UnsafeMutableRawPointer) -> WriteTarget? {
+    private func stageReceive(_ peer: PeerState, slot: Int, tag: UInt32, length: Int, fragmentBytes: Int,
+                              destination: UnsafeMutableRawPointer) -> WriteTarget? {
         for l in 0..<peer.links.count {
             guard let r = peer.links[l].rdma, r.state == .up, let pool = rdmaPorts[l].cache.bounce,
                   length <= pool.bufferSize, let buffer = pool.take() else { continue }
             rdmaReceives?.stage(slot, in: buffer, port: l, destination: destination)
-            var target = WriteTarget(address: UInt64(UInt(bitPattern: buffer.address)), tag: tag, linkCount: peer.links.count)
+            var target = WriteTarget(address: UInt64(UInt(bitPattern: buffer.address)), tag: tag, linkCount: peer.links.count, fragmentBytes: fragmentBytes)
             target.setRkey(l, buffer.rkey)
             return target
         }
@@ -85,7 +88,8 @@ extension Engine {
         }
     }
 
-    /// Fragment size for an RDMA message of `length` bytes: `HFR_FRAGMENT_MAX` (512 KiB by
+    /// Fragment size for an RDMA message of `length` bytes, chosen by its receiver and named in
+    /// the clear-to-write (`WriteTarget.fragmentBytes`): `HFR_FRAGMENT_MAX` (512 KiB by
     /// default) over one link; over several, small enough that the message spreads over every
     /// link a few times over, but not below `HFR_FRAGMENT_MIN`. (The 64 KiB cap of TCP links does
     /// not apply: an RDMA write overfills no switch queue.) Never so small that the message needs
@@ -126,7 +130,7 @@ extension Engine {
             let step = c.schedule.steps[i]
             // A send is queued only once its clear-to-write has come, so its target is known.
             guard c.queued[i] < step.length, i < c.targets.count, let target = c.targets[i] else { finishQueued(peer, e); continue }
-            let size = rdmaFragmentSize(peer, step.length)
+            let size = target.fragmentBytes
             let frag = min(step.length - c.queued[i], size)
             guard let l = pickLink(peer, bytes: frag, target: target) else {
                 if cannotDeliver(peer, target) { undeliverable(peer, c) }
@@ -219,7 +223,7 @@ extension Engine {
         if config.corruptRemoteKeys { rkey ^= 0x8000_0000 }
         do {
             try link.post(w, local: local, remoteAddress: target.address &+ UInt64(offset), rkey: rkey,
-                          immediate: WriteTarget.immediate(tag: target.tag, fragment: fragment))
+                          immediate: WriteTarget.immediate(tag: target.tag, fragment: config.misnumberFragments ? fragment + 1 : fragment))
         } catch {
             if let b = w.bounce { port.cache.bounce?.giveBack(b) }
             noteLinkFailure(peer.rank, l, "posting an RDMA write to rank \(peer.rank) over link \(l) (\(port.name)) failed: \(error)")

@@ -33,6 +33,13 @@ extension Engine {
                 return
             }
             if step.length == 0 {
+                // An empty receive between two ranks still tells the sender (a clear-to-send over
+                // RDMA too: nothing is written), so that a sender of a longer message learns of
+                // the disagreement instead of waiting for a clear.
+                if c.pointToPointPeer >= 0 {
+                    sendControl(to: Int(step.peer), FrameHeader(kind: .clearToSend, sequence: c.sequence, index: step.index, offset: 0,
+                                                                length: 0, signature: c.schedule.signature))
+                }
                 complete(c, i)
                 return
             }
@@ -97,6 +104,10 @@ extension Engine {
             fail(.mismatch("rank \(peer) expects message \(h.index) of \(c.request.name) from rank \(config.rank), which sends only \(c.sends(to: peer)): the ranks called the collective with different arguments"), notifyPeers: true)
             return
         }
+        guard !c.cleared[i] else {
+            fail(.protocolViolation(rank: peer, reason: "a second clear for message \(h.index) of \(c.request.name)"), notifyPeers: true)
+            return
+        }
         let length = c.schedule.steps[i].length
         guard h.offset == UInt64(length) else {
             fail(.mismatch("rank \(peer) expects \(h.offset) bytes in message \(h.index) of \(c.request.name), rank \(config.rank) sends \(length): the ranks called the collective with different counts or types"), notifyPeers: true)
@@ -134,25 +145,60 @@ extension Engine {
                        + "the ranks called the collective with different counts or types"), notifyPeers: true)
     }
 
-    /// Whether `h` shows that the ranks disagreed about a collective that finished here recently;
-    /// if so the communicator fails with the mismatch (this rank's caller learns at its next call).
-    /// Another signature means other arguments. With the same one, data or a clear-to-send means
-    /// a message this rank's arguments do not have (all-to-all-v counts of 0 here and not there):
-    /// a collective finishes only once all its messages are in and all its sends confirmed.
-    func disagreesWithFinished(_ h: FrameHeader, from peer: Int) -> Bool {
-        guard h.sequence & Engine.pointToPointBit == 0 else { return false }
-        let f = finishedSignatures[Int(h.sequence) % finishedSignatures.count]
-        guard f.sequence == h.sequence else { return false }
-        if f.signature != h.signature {
-            fail(.mismatch("rank \(peer) and rank \(config.rank) called collective #\(h.sequence) with different arguments (collective, count, type, op, root or algorithm); "
+    enum LateFrame {
+        /// The ranks disagreed about the operation: the communicator has failed with the mismatch.
+        case mismatch
+        /// Late but in order: drop it.
+        case late
+        /// It repeats a frame, or the operation is too long gone to tell.
+        case unexpected
+    }
+
+    /// What a frame about an operation that finished here shows. A rank that receives nothing
+    /// from a peer, or only empty messages, may finish before the peer's frames arrive, and a
+    /// receiver whose data overtook the sender's ready-to-send on another socket too. The
+    /// operation's schedule, kept for a while (`finished`, `PeerState.finishedSends`), tells:
+    /// - a message this rank's arguments do not have, or have with another length: the ranks
+    ///   disagreed (all-to-all-v counts of 0 here and not there). The communicator fails with the
+    ///   mismatch; this rank's caller learns at its next call.
+    /// - a ready-to-send for a message received whole, or the word of an empty receive between
+    ///   two ranks on a send this rank made at once (empty too): late.
+    /// - anything else repeats a frame: an operation finishes only once all its messages are in
+    ///   and all its sends confirmed.
+    func lateFrame(_ h: FrameHeader, from peer: Int) -> LateFrame {
+        // Data and ready-to-sends are about messages this rank receives, clears about ones it sends.
+        let receives = h.kind == .data || h.kind == .readyToSend
+        guard let s = finishedSchedule(h.sequence, peer: peer, sends: !receives) else { return .unexpected }
+        let (from, to) = receives ? (peer, config.rank) : (config.rank, peer)
+        let name = h.sequence & Engine.pointToPointBit != 0 ? "the send from rank \(from) to rank \(to)" : "collective #\(h.sequence)"
+        guard s.signature == h.signature else {
+            fail(.mismatch("rank \(peer) and rank \(config.rank) called \(name) with different arguments (collective, count, type, op, root or algorithm); "
                            + "it finished here first"), notifyPeers: true)
-            return true
+            return .mismatch
         }
-        guard h.kind == .data || h.kind == .clearToSend || h.kind == .clearToWrite else { return false }
-        let what = h.kind == .data ? "sends message \(h.index)" : "expects message \(h.index) (\(h.offset) bytes)"
-        fail(.mismatch("rank \(peer) \(what) of collective #\(h.sequence), which finished on rank \(config.rank) without it: "
-                       + "the ranks passed different counts"), notifyPeers: true)
-        return true
+        let step = receives ? s.recvStep(from: peer, index: h.index) : s.sendStep(to: peer, index: h.index)
+        let length = step.map { s.steps[$0].length }
+        // The message's length by the frame; data carries it only when eager (one whole frame).
+        let announced: Int? = h.kind != .data ? Int(truncatingIfNeeded: h.offset)
+                                              : h.flags & FrameHeader.eagerFlag != 0 ? Int(h.length) : nil
+        if length == nil || (announced != nil && announced != length) || (h.kind == .data && length == 0) {
+            let what = receives ? "sends message \(h.index)" : "expects message \(h.index)"
+            let here = length.map { "with \($0) bytes" } ?? "without it"
+            fail(.mismatch("rank \(peer) \(what)\(announced.map { " (\($0) bytes)" } ?? "") of \(name), which finished on rank \(config.rank) \(here): "
+                           + "the ranks passed different counts"), notifyPeers: true)
+            return .mismatch
+        }
+        return h.kind == .readyToSend || (!receives && length == 0) ? .late : .unexpected
+    }
+
+    /// The schedule of an operation that finished here, if it is still kept: a collective, or a
+    /// send to (`sends`) or receive from `peer`.
+    func finishedSchedule(_ sequence: UInt32, peer: Int, sends: Bool) -> Schedule? {
+        let records = sequence & Engine.pointToPointBit == 0 ? finished : sends ? peers[peer].finishedSends : peers[peer].finishedRecvs
+        guard !records.isEmpty else { return nil }
+        let f = records[Int(sequence) % records.count]
+        guard f.sequence == sequence, let shared = f.schedule else { return nil }
+        return shared.schedule
     }
 
     func signatureMismatch(_ c: ActiveCollective, peer: Int) {
@@ -398,8 +444,8 @@ extension Engine: ChannelDelegate {
             // keep the connection for the abort frame going out on it.
             if broken != nil { return discardTarget() }
             if eager && isFuture(h.sequence, peer: channel.peer) { return try park(h, from: channel.peer) }
-            if disagreesWithFinished(h, from: channel.peer) { return discardTarget() }
-            throw ChannelError.protocolViolation("data for collective #\(h.sequence), which is not in progress here")
+            if lateFrame(h, from: channel.peer) == .mismatch { return discardTarget() }
+            throw ChannelError.protocolViolation("data for operation #\(h.sequence & ~Engine.pointToPointBit)\(h.sequence & Engine.pointToPointBit != 0 ? " between two ranks" : ""), which is not in progress here")
         }
         if h.signature != c.schedule.signature {
             // Checked before the message itself: ranks that called different collectives, or
@@ -417,6 +463,10 @@ extension Engine: ChannelDelegate {
                 return discardTarget()
             }
             throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name) before it was advertised")
+        }
+        if peers[channel.peer].parkedIndex(h.sequence, h.index) != nil {
+            // Posted while its eager copy is still arriving: that copy is the message.
+            throw ChannelError.protocolViolation("data for message \(h.index) of \(c.request.name), which is arriving as an eager message already")
         }
         if eager && Int(h.length) != c.schedule.steps[i].length {
             lengthMismatch(c, from: channel.peer, index: h.index, sent: Int(h.length), expected: c.schedule.steps[i].length)
@@ -436,6 +486,9 @@ extension Engine: ChannelDelegate {
     /// Receives an eager message whose receive is not posted yet into a free slot of the peer's pool.
     func park(_ h: FrameHeader, from rank: Int) throws -> (UnsafeMutableRawPointer, UInt64) {
         let peer = peers[rank]
+        guard peer.parkedIndex(h.sequence, h.index) == nil else {
+            throw ChannelError.protocolViolation("a second eager message \(h.index) of operation #\(h.sequence & ~Engine.pointToPointBit)")
+        }
         guard h.offset == 0, Int(h.length) <= config.eagerMaxBytes else {
             throw ChannelError.protocolViolation("eager fragment [\(h.offset), +\(h.length)) is not a whole message of at most \(config.eagerMaxBytes) bytes")
         }
@@ -494,14 +547,14 @@ extension Engine: ChannelDelegate {
                 peer.eagerUnacknowledged.remove(at: k)
                 peer.eagerCredits += 1
                 if let c = collective(h.sequence, peer: channel.peer, sends: true), c.pointToPointPeer < 0 { handleClear(c, from: channel.peer, h) }
-            } else if peer.rdma {
-                throw ChannelError.protocolViolation("a clear-to-send from rank \(channel.peer), which takes data by RDMA (clear-to-write)")
+            } else if peer.rdma && h.offset != 0 {
+                throw ChannelError.protocolViolation("a clear-to-send for \(h.offset) bytes from rank \(channel.peer), which takes data by RDMA (clear-to-write)")
             } else if let c = collective(h.sequence, peer: channel.peer, sends: true) {
                 handleClear(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
-                peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
-            } else if broken == nil && !disagreesWithFinished(h, from: channel.peer) {
-                throw ChannelError.protocolViolation("clear-to-send for collective #\(h.sequence), which has already finished here")
+                try holdEarly(ControlFrame(header: h, target: nil), from: channel.peer)
+            } else if broken == nil && lateFrame(h, from: channel.peer) == .unexpected {
+                throw ChannelError.protocolViolation("clear-to-send for operation #\(h.sequence & ~Engine.pointToPointBit), which has already finished here")
             }
         case .abort:
             let failed = Int(Int32(truncatingIfNeeded: h.index))
@@ -520,14 +573,19 @@ extension Engine: ChannelDelegate {
         case .linkDown:
             try linkDownReceived(from: channel.peer, on: channel, h)
         case .readyToSend:
-            if let c = collective(h.sequence, peer: channel.peer), c.pointToPointPeer < 0 {
+            // Sent for a collective's first message only (see `start`).
+            guard h.sequence & Engine.pointToPointBit == 0, h.index == 0 else {
+                throw ChannelError.protocolViolation("a ready-to-send for message \(h.index) of operation #\(h.sequence & ~Engine.pointToPointBit)"
+                                                     + (h.sequence & Engine.pointToPointBit != 0 ? " between two ranks" : ""))
+            }
+            if let c = collective(h.sequence, peer: channel.peer) {
                 checkReadyToSend(c, from: channel.peer, h)
             } else if isFuture(h.sequence, peer: channel.peer) {
-                peers[channel.peer].earlyClears.append(ControlFrame(header: h, target: nil))
-            } else {
+                try holdEarly(ControlFrame(header: h, target: nil), from: channel.peer)
+            } else if broken == nil {
                 // The collective is over here: its data overtook this notice on another socket,
-                // or this rank finished it with other arguments (then the signature differs).
-                _ = disagreesWithFinished(h, from: channel.peer)
+                // or this rank finished it with other arguments.
+                _ = lateFrame(h, from: channel.peer)
             }
         case .leaving:
             // Its work is done and its sockets close next: if work with it is still pending here
@@ -549,9 +607,9 @@ extension Engine: ChannelDelegate {
         if let c = collective(h.sequence, peer: channel.peer, sends: true) {
             handleClear(c, from: channel.peer, h, target: target)
         } else if isFuture(h.sequence, peer: channel.peer, sends: true) {
-            peer.earlyClears.append(ControlFrame(header: h, target: target))
-        } else if broken == nil && !disagreesWithFinished(h, from: channel.peer) {
-            throw ChannelError.protocolViolation("clear-to-write for collective #\(h.sequence), which has already finished here")
+            try holdEarly(ControlFrame(header: h, target: target), from: channel.peer)
+        } else if broken == nil && lateFrame(h, from: channel.peer) == .unexpected {
+            throw ChannelError.protocolViolation("clear-to-write for operation #\(h.sequence & ~Engine.pointToPointBit), which has already finished here")
         }
     }
 

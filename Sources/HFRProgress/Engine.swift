@@ -48,10 +48,9 @@ public final class Engine: @unchecked Sendable {
 
     // Progress-thread state.
     var slots: [ActiveCollective?]
-    /// The signatures of the last `finishedSignatures.count` collectives that finished here, by
-    /// sequence modulo that count: a peer's frame for one of them whose signature differs means
-    /// the ranks disagreed (a rank with a count of 0 finishes at once, with nothing sent).
-    var finishedSignatures: [(sequence: UInt32, signature: UInt32)]
+    /// The last `finished.count` collectives that finished here, by sequence modulo that count,
+    /// for the frames about them that arrive late (`lateFrame`).
+    var finished: [FinishedOperation]
     var order: [ActiveCollective] = []
     var backlog: [ActiveCollective] = []
     var nextToActivate: UInt32 = 0
@@ -61,6 +60,8 @@ public final class Engine: @unchecked Sendable {
     var workerDone: [UInt64] = []
     var pending: [Int: PendingConnection] = [:]
     var nextPendingID = 1
+    /// Connections dropped for saying nothing while too many others waited (`limitUnidentified`).
+    var silentDropped = 0
     var broken: CollectiveError?
     var scratchPool: [ScratchBuffer] = []
     var nextTimerCheck: UInt64 = 0
@@ -110,8 +111,9 @@ public final class Engine: @unchecked Sendable {
         self.config = config
         epoll = try Epoll()
         wake = try EventFD()
+        precondition(config.maxActive > 0 && config.maxActive & (config.maxActive - 1) == 0, "maxActive \(config.maxActive) is not a power of two")
         slots = Array(repeating: nil, count: config.maxActive)
-        finishedSignatures = Array(repeating: (UInt32.max, 0), count: 64)
+        finished = Array(repeating: FinishedOperation(), count: 64)
         p2pSubmitted = Array(repeating: 0, count: config.ranks * 2)
         p2pActivated = Array(repeating: 0, count: config.ranks * 2)
         let me = config.peerAddresses[config.rank]
@@ -436,7 +438,13 @@ public final class Engine: @unchecked Sendable {
             slots[Int(c.sequence % UInt32(config.maxActive))] = c
         }
         order.append(c)
-        if c.schedule.scratchBytes > 0 { c.scratch = acquireScratch(c.schedule.scratchBytes) }
+        if c.schedule.scratchBytes > 0 {
+            guard let s = acquireScratch(c.schedule.scratchBytes) else {
+                fail(.system("rank \(config.rank) cannot allocate the \(c.schedule.scratchBytes) bytes of scratch memory \(c.request.name) needs"), notifyPeers: true)
+                return
+            }
+            c.scratch = s
+        }
         for p in c.schedule.peers {
             let peer = peers[p]
             if peer.phase == .closed && arrivedWhole(c, from: peer) { continue }
@@ -453,19 +461,41 @@ public final class Engine: @unchecked Sendable {
         // Clear-to-send frames that arrived before this rank started the collective.
         for k in peers.indices where !peers[k].earlyClears.isEmpty {
             let peer = peers[k]
-            var keep: [ControlFrame] = []
-            for f in peer.earlyClears {
-                let h = f.header
-                if h.kind == .readyToSend {
-                    if h.sequence == c.sequence && c.pointToPointPeer < 0 { checkReadyToSend(c, from: peer.rank, h) } else { keep.append(f) }
-                } else if h.sequence == c.sequence && (c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends)) {
-                    handleClear(c, from: peer.rank, h, target: f.target)
-                } else {
-                    keep.append(f)
+            // A clear from the peer is for a message this rank sends it; ready-to-sends are for
+            // collectives only. Frames of this sequence number that are neither stay: they
+            // belong to a send to this peer not started yet (same number, other direction).
+            guard c.pointToPointPeer < 0 || (c.pointToPointPeer == peer.rank && c.pointToPointSends) else { continue }
+            var kept = 0, took = false
+            for j in peer.earlyClears.indices {
+                let f = peer.earlyClears[j]
+                guard f.header.sequence == c.sequence else {
+                    peer.earlyClears[kept] = f
+                    kept += 1
+                    continue
                 }
+                took = true
+                if f.header.kind == .readyToSend { checkReadyToSend(c, from: peer.rank, f.header) } else { handleClear(c, from: peer.rank, f.header, target: f.target) }
             }
-            peer.earlyClears = keep
+            peer.earlyClears.removeLast(peer.earlyClears.count - kept)
+            if took { peer.earlyOperations -= 1 }
         }
+    }
+
+    /// Keeps a clear-to-send, clear-to-write or ready-to-send for an operation this rank has not
+    /// started, until it does. The peer sends one only for an operation it has started and cannot
+    /// finish without this rank, and it has at most `maxActive` operations started: frames for
+    /// more operations than that are a protocol violation, not something to store without end.
+    /// (How many frames one operation has is checked when it starts: one per message, no repeats.)
+    func holdEarly(_ f: ControlFrame, from rank: Int) throws {
+        let peer = peers[rank], seq = f.header.sequence
+        if peer.earlyClears.last?.header.sequence != seq && !peer.earlyClears.contains(where: { $0.header.sequence == seq }) {
+            guard peer.earlyOperations < config.maxActive else {
+                throw ChannelError.protocolViolation("clears for more than \(config.maxActive) operations this rank has not started, "
+                                                     + "and a rank has at most \(config.maxActive) started")
+            }
+            peer.earlyOperations += 1
+        }
+        peer.earlyClears.append(f)
     }
 
     /// Whether everything `c` exchanges with `peer` is a message from it already parked whole: a
@@ -527,7 +557,7 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    func acquireScratch(_ bytes: Int) -> ScratchBuffer {
+    func acquireScratch(_ bytes: Int) -> ScratchBuffer? {
         if let i = scratchPool.firstIndex(where: { $0.size >= bytes }) { return scratchPool.remove(at: i) }
         return ScratchBuffer(size: bytes, placement: config.placement)
     }
@@ -542,7 +572,12 @@ public final class Engine: @unchecked Sendable {
     func finish(_ c: ActiveCollective) {
         if c.finished { return }
         c.finished = true
-        if c.pointToPointPeer < 0 { finishedSignatures[Int(c.sequence) % finishedSignatures.count] = (c.sequence, c.schedule.signature) }
+        let record = FinishedOperation(sequence: c.sequence, schedule: c.shared)
+        if c.pointToPointPeer < 0 {
+            finished[Int(c.sequence) % finished.count] = record
+        } else {
+            peers[c.pointToPointPeer].recordFinished(record, sends: c.pointToPointSends)
+        }
         unregister(c)
         var kept = 0, published = 0, blocked = false
         for k in 0..<order.count {

@@ -57,7 +57,10 @@ public struct EngineConfiguration: Sendable {
     /// Where the progress and reduction threads run and the engine's buffers live (the NIC's NUMA
     /// node, from HFRTopology); nil leaves them to the scheduler and the default memory policy.
     public var placement: Placement.Choice?
-    /// Collectives in flight at once; later submissions wait in a backlog.
+    /// Collectives in flight at once; later submissions wait in a backlog. A power of two (a
+    /// collective's slot is its sequence number modulo this, across the numbers' wrap at 2^31),
+    /// and the same on every rank: a rank refuses frames for more operations than this that it
+    /// has not started (`Engine.holdEarly`).
     public var maxActive: Int = 64
 
     /// Largest fragment when a peer has several links (`HFR_FRAGMENT_MAX` if set, else 64 KiB).
@@ -81,6 +84,9 @@ public struct EngineConfiguration: Sendable {
     /// Test hook (`HFR_IB_TEST_BAD_RKEY=1`): every RDMA write this rank posts carries a corrupted
     /// rkey, so that the receiver's HCA refuses it with a remote access error.
     public var corruptRemoteKeys = false
+    /// Test hook (`HFR_IB_TEST_BAD_FRAGMENT=1`): every RDMA write this rank posts names the
+    /// fragment after its own, so that the receiver refuses the one beyond the message.
+    public var misnumberFragments = false
 
     public init(rank: Int, ranks: Int, jobToken: UInt64, commID: UInt64, peerAddresses: [RankAddress], listenFD: Int32) {
         self.rank = rank; self.ranks = ranks; self.jobToken = jobToken; self.commID = commID

@@ -1,3 +1,4 @@
+import HFRCollectives
 import HFRTransport
 import HFRSystem
 
@@ -58,8 +59,9 @@ final class PeerState {
     var sendQueue: [UInt64] = []
     var sendHead = 0
     /// Clear-to-send, clear-to-write and ready-to-send frames for collectives this rank has not
-    /// started yet.
+    /// started yet (`Engine.holdEarly`), and how many operations they are for.
     var earlyClears: [ControlFrame] = []
+    var earlyOperations = 0
     var closeReason = ""
     /// Set by the peer's leaving frame: it destroyed its communicator after this many collectives.
     var departedAfter: UInt32?
@@ -70,6 +72,9 @@ final class PeerState {
     var eagerCredits = 0
     /// Eager messages sent to the peer whose clear-to-send has not come back yet (sequence, index).
     var eagerUnacknowledged: [(UInt32, Int32)] = []
+    /// Sends to and receives from the peer that finished here, by sequence modulo 64 (allocated
+    /// with the first), for the frames about them that arrive late (`Engine.lateFrame`).
+    var finishedSends: [FinishedOperation] = [], finishedRecvs: [FinishedOperation] = []
     /// Eager messages that arrived before their receive was posted, parked in `eagerPool`.
     var parked: [ParkedMessage] = []
     var eagerPool: UnsafeMutableRawPointer?
@@ -101,6 +106,16 @@ final class PeerState {
         return best < 0 ? nil : channels[best]
     }
 
+    func recordFinished(_ f: FinishedOperation, sends: Bool) {
+        if sends {
+            if finishedSends.isEmpty { finishedSends = Array(repeating: FinishedOperation(), count: 64) }
+            finishedSends[Int(f.sequence) % finishedSends.count] = f
+        } else {
+            if finishedRecvs.isEmpty { finishedRecvs = Array(repeating: FinishedOperation(), count: 64) }
+            finishedRecvs[Int(f.sequence) % finishedRecvs.count] = f
+        }
+    }
+
     /// Where message `index` of operation `sequence` waits among the parked ones, if it does.
     @inline(__always) func parkedIndex(_ sequence: UInt32, _ index: Int32) -> Int? {
         parked.isEmpty ? nil : parked.firstIndex { $0.sequence == sequence && $0.index == index }
@@ -123,6 +138,12 @@ final class PeerState {
 struct ControlFrame {
     var header: FrameHeader
     var target: WriteTarget?
+}
+
+/// An operation that finished here, kept a while for the frames about it that arrive late.
+struct FinishedOperation {
+    var sequence: UInt32 = 0
+    var schedule: SharedSchedule?
 }
 
 /// An eager message that arrived before the receive it belongs to was posted.

@@ -3,9 +3,10 @@ import HFRVerbs
 
 /// The receiver's side of RDMA: every message advertised in a clear-to-write and not complete yet,
 /// by the tag its writes carry in their immediates. A slot holds the receive step's cookie, the
-/// peer that writes it, its length, the bytes arrived, which fragments arrived (a write seen twice
-/// counts once), and the registrations (or bounce buffer) the advertisement handed out. Everything
-/// is allocated once: taking a slot, marking a fragment and releasing a slot allocate nothing.
+/// peer that writes it, its length and fragment size, the bytes arrived, which fragments arrived
+/// (a write seen twice counts once), and the registrations (or bounce buffer) the advertisement
+/// handed out. Everything is allocated once: taking a slot, marking a fragment and releasing a
+/// slot allocate nothing.
 final class RDMAReceives {
     /// Slots (a power of two); the tag's low bits name the slot, its high bits a generation, so a
     /// stale tag from a slot's earlier use is told apart.
@@ -20,8 +21,9 @@ final class RDMAReceives {
         case duplicate
         /// Written by another rank than the one the message was advertised to.
         case wrongPeer
-        /// More bytes than the message has.
-        case overflow
+        /// A fragment number beyond the message's fragments, or a byte count other than that
+        /// fragment's.
+        case misfit
         /// Counted; the message needs more.
         case partial
         /// Counted; the message is complete.
@@ -33,6 +35,7 @@ final class RDMAReceives {
     private let cookies = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
     private let peers = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
     private let lengths = UnsafeMutablePointer<Int>.allocate(capacity: capacity)
+    private let fragmentSizes = UnsafeMutablePointer<Int>.allocate(capacity: capacity)
     private let arrived = UnsafeMutablePointer<Int>.allocate(capacity: capacity)
     private let bitmaps = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity * words)
     private let free = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
@@ -48,6 +51,7 @@ final class RDMAReceives {
         cookies.initialize(repeating: 0, count: Self.capacity)
         peers.initialize(repeating: -1, count: Self.capacity)
         lengths.initialize(repeating: 0, count: Self.capacity)
+        fragmentSizes.initialize(repeating: 1, count: Self.capacity)
         arrived.initialize(repeating: 0, count: Self.capacity)
         bitmaps.initialize(repeating: 0, count: Self.capacity * Self.words)
         for i in 0..<Self.capacity { free[i] = Int32(Self.capacity - 1 - i) }
@@ -55,15 +59,15 @@ final class RDMAReceives {
 
     deinit {
         tags.deallocate(); inUse.deallocate(); cookies.deallocate(); peers.deallocate()
-        lengths.deallocate(); arrived.deallocate(); bitmaps.deallocate(); free.deallocate()
+        lengths.deallocate(); fragmentSizes.deallocate(); arrived.deallocate(); bitmaps.deallocate(); free.deallocate()
     }
 
     /// Messages advertised and not complete.
     var active: Int { Self.capacity - freeCount }
 
-    /// A slot for receive step `cookie` of `length` bytes from `peer`, and the tag its writes
-    /// carry; nil when every slot is taken.
-    func take(cookie: UInt64, peer: Int, length: Int) -> (slot: Int, tag: UInt32)? {
+    /// A slot for receive step `cookie` of `length` bytes from `peer`, written in fragments of
+    /// `fragmentBytes`, and the tag its writes carry; nil when every slot is taken.
+    func take(cookie: UInt64, peer: Int, length: Int, fragmentBytes: Int) -> (slot: Int, tag: UInt32)? {
         guard freeCount > 0 else { return nil }
         freeCount -= 1
         let slot = Int(free[freeCount])
@@ -74,6 +78,7 @@ final class RDMAReceives {
         cookies[slot] = cookie
         peers[slot] = Int32(peer)
         lengths[slot] = length
+        fragmentSizes[slot] = fragmentBytes
         arrived[slot] = 0
         (bitmaps + slot * Self.words).update(repeating: 0, count: Self.words)
         return (slot, tag)
@@ -100,12 +105,13 @@ final class RDMAReceives {
         let slot = Int(tag) & (Self.capacity - 1)
         guard inUse[slot], tags[slot] == tag else { return (.stale, slot) }
         guard Int(peers[slot]) == peer else { return (.wrongPeer, slot) }
+        let size = fragmentSizes[slot], length = lengths[slot]
+        guard fragment * size < length, bytes == min(size, length - fragment * size) else { return (.misfit, slot) }
         let word = bitmaps + slot * Self.words + (fragment >> 6), bit = UInt64(1) << UInt64(fragment & 63)
         if word.pointee & bit != 0 { return (.duplicate, slot) }
         word.pointee |= bit
         arrived[slot] += bytes
-        if arrived[slot] > lengths[slot] { return (.overflow, slot) }
-        return (arrived[slot] == lengths[slot] ? .complete : .partial, slot)
+        return (arrived[slot] == length ? .complete : .partial, slot)
     }
 
     /// Frees a slot. A message staged in a bounce buffer is copied to its destination first (when

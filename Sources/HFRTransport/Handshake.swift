@@ -17,7 +17,7 @@ public struct Handshake: Equatable, Sendable {
     public static let size = 48
     public static let magic: UInt32 = 0x4852_4648  // "HFRH"
     /// Bumped whenever the wire format changes; peers of another version are refused.
-    public static let protocolVersion: UInt16 = 6  // 5: data fragments on the 4 KiB grid; 6: leaving frames
+    public static let protocolVersion: UInt16 = 7  // 5: data fragments on the 4 KiB grid; 6: leaving frames; 7: receivers name RDMA fragment sizes, empty receives between two ranks send a clear-to-send
 
     public enum Kind: UInt16, Sendable { case hello = 1, accept = 2, reject = 3 }
 

@@ -84,6 +84,8 @@ public final class Communicator: @unchecked Sendable {
         }
         let corruptRemoteKeys = Environment.string("HFR_IB_TEST_BAD_RKEY") == "1" && !hcaPorts.isEmpty
         if corruptRemoteKeys { Log.warn(rank: rank, "HFR_IB_TEST_BAD_RKEY=1: this rank corrupts the rkey of every RDMA write it posts (a test hook)") }
+        let misnumberFragments = Environment.string("HFR_IB_TEST_BAD_FRAGMENT") == "1" && !hcaPorts.isEmpty
+        if misnumberFragments { Log.warn(rank: rank, "HFR_IB_TEST_BAD_FRAGMENT=1: this rank misnumbers the fragment of every RDMA write it posts (a test hook)") }
         do {
             let listenIP: UInt32 = chosen.count == 1 ? chosen[0].ip : 0
             let (fd, bound) = try TCPSocket.listen(on: SocketAddress(ip: listenIP, port: 0), bufferBytes: cfg.socketBufferBytes)
@@ -100,6 +102,7 @@ public final class Communicator: @unchecked Sendable {
             ec.verbsPorts = hcaPorts
             ec.connectOptions = connectOptions
             ec.corruptRemoteKeys = corruptRemoteKeys
+            ec.misnumberFragments = misnumberFragments
             ec.cacheRegistrations = cfg.cacheRegistrations
             ec.nicNames = chosen.map(\.name)
             ec.placement = Communicator.placement(rank: rank, nics: chosen.isEmpty ? ["lo"] : chosen.map(\.name), workers: cfg.reduceThreads)

@@ -16,7 +16,8 @@ final class WriteTargetTests: XCTestCase {
     }
 
     func testRoundTripAndImmediates() throws {
-        var t = WriteTarget(address: 0x7F12_3456_7000, tag: (1 << WriteTarget.tagBits) - 1, linkCount: 3)
+        var t = WriteTarget(address: 0x7F12_3456_7000, tag: (1 << WriteTarget.tagBits) - 1, linkCount: 3,
+                            fragmentBytes: WriteTarget.maxFragmentBytes)
         t.setRkey(0, 0x1234); t.setRkey(1, 0xFFFF_FFFF); t.setRkey(2, 7)
         XCTAssertEqual(try decode(encoded(t)).get(), t)
         XCTAssertEqual(t.rkey(3), 0)
@@ -27,17 +28,18 @@ final class WriteTargetTests: XCTestCase {
     }
 
     func testBadExtensionsAreRejectedWithASentence() {
-        let good = encoded(WriteTarget(address: 64, tag: 9, linkCount: 2))
+        let good = encoded(WriteTarget(address: 64, tag: 9, linkCount: 2, fragmentBytes: 1 << 19))
         guard case .failure(.badWriteTarget(let s)) = decode(Array(good.prefix(31))) else { return XCTFail("short extension accepted") }
         XCTAssertTrue(s.contains("31 bytes"), s)
         var b = good
         b.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(1 << WriteTarget.tagBits).littleEndian, toByteOffset: 8, as: UInt32.self) }
         guard case .failure(.badWriteTarget(let s2)) = decode(b) else { return XCTFail("tag out of range accepted") }
         XCTAssertTrue(s2.contains("tag"), s2)
-        for links: UInt32 in [0, 5, 0x100_0002] {
+        for (word, complaint): (UInt32, String) in [(0x8000, "0 links"), (0x8005, "5 links"), (0x0002, "fragments of 0 bytes")] {
             b = good
-            b.withUnsafeMutableBytes { $0.storeBytes(of: links.littleEndian, toByteOffset: 12, as: UInt32.self) }
-            guard case .failure = decode(b) else { return XCTFail("\(links) links accepted") }
+            b.withUnsafeMutableBytes { $0.storeBytes(of: word.littleEndian, toByteOffset: 12, as: UInt32.self) }
+            guard case .failure(.badWriteTarget(let why)) = decode(b) else { return XCTFail("\(complaint) accepted") }
+            XCTAssertTrue(why.contains(complaint), why)
         }
         b = good
         b.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(42).littleEndian, toByteOffset: 16 + 4 * 3, as: UInt32.self) }
@@ -80,7 +82,7 @@ final class WriteTargetTests: XCTestCase {
         let a = TCPChannel(fd: fds[0], peer: 1, link: 0, index: 0, delegate: da, maxPayload: 1 << 16, reliable: true)
         let b = TCPChannel(fd: fds[1], peer: 0, link: 0, index: 0, delegate: db, maxPayload: 1 << 16, reliable: true)
         func target(_ k: Int) -> WriteTarget {
-            var t = WriteTarget(address: UInt64(k) << 12, tag: UInt32(k), linkCount: 2)
+            var t = WriteTarget(address: UInt64(k) << 12, tag: UInt32(k), linkCount: 2, fragmentBytes: 4096 * (k + 1))
             t.setRkey(0, UInt32(100 + k)); t.setRkey(1, UInt32(200 + k))
             return t
         }

@@ -79,10 +79,12 @@ final class AllreduceJobTests: XCTestCase {
     }
 
     /// Ranks that disagree (count, op, type, algorithm, root; also when no rank receives, the type
-    /// of a send and its receive, a count of 0 on the first or the last rank, all-to-all-v counts):
-    /// every rank fails with invalidUsage, none hangs.
+    /// of a send and its receive, a count of 0 on the first or the last rank, all-to-all-v counts,
+    /// a rendezvous-sized message to a rank that expects none and has finished; a send and its
+    /// receive of which one is empty): every rank fails with invalidUsage, none hangs.
     func testMismatchedArgumentsFailOnEveryRank() throws {
-        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type", "zero", "zero-last", "a2av-counts"] {
+        for variant in ["count", "op", "type", "algorithm", "root", "root-large", "p2p-type", "zero", "zero-last", "a2av-counts",
+                        "a2av-zero-large", "p2p-zero-recv", "p2p-zero-recv-eager", "p2p-zero-send"] {
             let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["mismatch", variant], environment: ["HFR_TIMEOUT": "20"])
             XCTAssertNotEqual(r.status, 0)
             for rank in 0..<3 {

@@ -89,6 +89,21 @@ final class VerbsJobTests: XCTestCase {
         }
     }
 
+    /// A rank whose writes name the wrong fragments (each the next one's number): the receiver
+    /// checks each write against the fragment size it advertised and refuses the one beyond the
+    /// message as a protocol violation naming the writer, instead of counting its bytes.
+    func testMisnumberedFragmentIsAProtocolViolation() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["loop", "3", "--count", "262144", "--bad-fragment-rank", "1"],
+                                  environment: VerbsJobTests.soft.merging(["HFR_TIMEOUT": "20"]) { $1 })
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("HFR_IB_TEST_BAD_FRAGMENT=1"), r.output)
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("[0] FAIL: ") }
+        XCTAssertTrue(line?.contains("protocol violation by rank 1: rank 1 wrote") ?? false, "rank 0 names the writer: \(line ?? "")\n\(r.output)")
+        XCTAssertTrue(line?.contains("which that message does not have in that size") ?? false, line.map(String.init) ?? r.output)
+        XCTAssertTrue(r.output.contains("[1] FAIL: "), "rank 1 fails too\n\(r.output)")
+        XCTAssertLessThan(r.seconds, 20, r.output)
+    }
+
     /// A rank whose writes carry a corrupted rkey: the receiver's HCA refuses them (remote access
     /// error), and the job ends with an error naming the peer on that rank, well within the timeout.
     func testWrongRkeyIsAnErrorNamingThePeer() throws {

@@ -31,9 +31,18 @@ if let i = args.firstIndex(of: "--fail-hca"), i + 1 < args.count, let r = getenv
     print("rank \(arg("--fail-rank", 1)): HFR_IB_SOFT_FAIL=\(args[i + 1])")
 }
 
-// `--bad-rkey-rank R`: rank R corrupts the rkey of every RDMA write it posts (HFR_IB_TEST_BAD_RKEY).
+// `--bad-rkey-rank R`: rank R corrupts the rkey of every RDMA write it posts (HFR_IB_TEST_BAD_RKEY);
+// `--bad-fragment-rank R`: rank R misnumbers their fragments (HFR_IB_TEST_BAD_FRAGMENT).
 if args.contains("--bad-rkey-rank"), let r = getenv("RANK"), Int(String(cString: r)) == arg("--bad-rkey-rank", 1) {
     setenv("HFR_IB_TEST_BAD_RKEY", "1", 1)
+}
+if args.contains("--bad-fragment-rank"), let r = getenv("RANK"), Int(String(cString: r)) == arg("--bad-fragment-rank", 1) {
+    setenv("HFR_IB_TEST_BAD_FRAGMENT", "1", 1)
+}
+
+if mode == "rogue", let r = getenv("RANK"), String(cString: r) == "1" {
+    do { try roguePeer(args.count > 2 ? args[2] : "") } catch { fail("rogue: \(error)") }
+    exit(0)
 }
 
 let comm: Communicator
@@ -243,10 +252,14 @@ do {
         // a count of 0, which runs as a barrier under the collective's signature, so every rank
         // fails in the call itself; "a2av-counts": rank 0 sends 2 elements to rank 1, which
         // expects none from it, and 4 to rank 2, which expects 3: the ranks that finished their
-        // part learn at their next call; "leaves-early": rank 1 destroys its communicator after
-        // one allreduce, the others call a second one.
+        // part learn at their next call; "a2av-zero-large": rank 0 sends 100,000 elements (more
+        // than an eager message) to rank 1, which neither receives nor sends anything and so
+        // finishes at once; "p2p-zero-recv", "p2p-zero-recv-eager" and "p2p-zero-send": rank 0 sends 100,000
+        // elements (1001, eagerly; none) to rank 1, which receives none (none; 1001), the
+        // others wait in a barrier and all call one more; "leaves-early": rank 1 destroys its
+        // communicator after one allreduce, the others call a second one.
         let variant = args.count > 2 ? args[2] : "count"
-        let elements = variant == "root-large" ? 1 << 20 : 1001
+        let elements = variant == "root-large" ? 1 << 20 : variant.hasPrefix("a2av-zero") || variant.hasPrefix("p2p-zero") ? 400_000 : 1001
         let buf = UnsafeMutableRawPointer.allocate(byteCount: elements * 4, alignment: 64)
         memset(buf, 0, elements * 4)
         let odd = rank == 0
@@ -265,6 +278,24 @@ do {
             case "zero", "zero-last":
                 let zero = variant == "zero" ? odd : rank == n - 1
                 try comm.allReduce(send: buf, recv: buf, count: zero ? 0 : elements, type: .float32, op: .sum)
+            case "a2av-zero-large":
+                var sendCounts = Array(repeating: 4, count: n), recvCounts = sendCounts
+                sendCounts[1] = rank == 0 ? 100_000 : 0
+                recvCounts[1] = 0
+                if rank == 1 { sendCounts = Array(repeating: 0, count: n); recvCounts = sendCounts }
+                let recv = UnsafeMutableRawPointer.allocate(byteCount: 4 * n * 4, alignment: 64)
+                let sendDispls = (0..<n).map { $0 * 100_000 }, recvDispls = (0..<n).map { $0 * 4 }
+                try comm.allToAllv(send: buf, sendCounts: sendCounts, sendDispls: sendDispls, recv: recv, recvCounts: recvCounts,
+                                   recvDispls: recvDispls, type: .float32)
+                try comm.barrier()
+            case "p2p-zero-recv", "p2p-zero-recv-eager", "p2p-zero-send":
+                let sent = ["p2p-zero-recv": 100_000, "p2p-zero-recv-eager": 1001, "p2p-zero-send": 0][variant]!
+                switch rank {
+                case 0: try comm.send(buf, count: sent, type: .float32, to: 1)
+                case 1: try comm.recv(buf, count: sent == 0 ? 1001 : 0, type: .float32, from: 0)
+                default: try comm.barrier()
+                }
+                try comm.barrier()
             case "leaves-early":
                 try comm.allReduce(send: buf, recv: buf, count: elements, type: .float32, op: .sum)
                 if rank == 1 {
@@ -292,6 +323,14 @@ do {
             print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
             comm.destroy()
             exit(3)
+        }
+    case "rogue":
+        // Rank 0 beside the rogue rank 1 (RoguePeer.swift).
+        do {
+            try comm.barrier()
+            print("rank 0: barrier done")
+        } catch {
+            print("rank 0: failed: \(error.code): \(error.message)")
         }
     case "remap":
         let (wrong, same) = try checkRemap(comm, rounds: arg("--rounds", 6), countPerPeer: arg("--count", 50_000))
