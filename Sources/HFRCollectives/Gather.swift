@@ -39,23 +39,30 @@ public enum RingSchedule {
             s.signature = collectiveSignature([5, count, Int(type.rawValue), Int(op.rawValue), chunkBytes])
             return s
         }
-        // Incoming partials and this rank's partials, one block each per step.
-        let incoming = b.reserveScratch((n - 1) * block), partials = b.reserveScratch((n - 1) * block)
+        // Incoming partials and this rank's partials, two blocks each used by turns (step t
+        // takes slot t % 2), so the scratch is 4 blocks whatever the rank count. A chunk's slot
+        // is taken again two steps later: its receive waits for the combine that read it then,
+        // and its combine for the send that read the partial written then.
+        let incoming = b.reserveScratch(Swift.min(2, n - 1) * block), partials = b.reserveScratch(Swift.min(2, n - 2) * block)
         var made = pieces.map { _ in ScheduleBuilder.StepID?.none }
+        var combined = [[ScheduleBuilder.StepID?]](repeating: pieces.map { _ in nil }, count: 2)
+        var sent = [[ScheduleBuilder.StepID?]](repeating: pieces.map { _ in nil }, count: 2)
         for t in 0..<(n - 1) {
             // Step t passes on the partial of block r-t-1 and receives that of block r-t-2; the
             // last step's block is r itself, reduced into the receive buffer.
             let sendBlock = (r - t - 1 + 2 * n) % n, recvBlock = (r - t - 2 + 2 * n) % n
+            let slot = t % 2
             for (c, (start, cnt)) in pieces.enumerated() {
                 let from = t == 0 ? BufferRef(.send, sendBlock * block + start * es)
-                                  : BufferRef(.scratch, partials + (t - 1) * block + start * es)
-                b.send(to: right, from: from, bytes: cnt * es, after: [made[c]])
+                                  : BufferRef(.scratch, partials + (1 - slot) * block + start * es)
+                sent[1 - slot][c] = b.send(to: right, from: from, bytes: cnt * es, after: [made[c]])
             }
             for (c, (start, cnt)) in pieces.enumerated() {
-                let tmp = BufferRef(.scratch, incoming + t * block + start * es)
-                let rv = b.recv(from: left, into: tmp, bytes: cnt * es)
-                let dst = t == n - 2 ? BufferRef(.recv, start * es) : BufferRef(.scratch, partials + t * block + start * es)
-                made[c] = b.combine(dst, BufferRef(.send, recvBlock * block + start * es), tmp, count: cnt, after: [rv])
+                let tmp = BufferRef(.scratch, incoming + slot * block + start * es)
+                let rv = b.recv(from: left, into: tmp, bytes: cnt * es, after: [combined[slot][c]])
+                let dst = t == n - 2 ? BufferRef(.recv, start * es) : BufferRef(.scratch, partials + slot * block + start * es)
+                made[c] = b.combine(dst, BufferRef(.send, recvBlock * block + start * es), tmp, count: cnt, after: [rv, sent[slot][c]])
+                combined[slot][c] = made[c]
                 if t == n - 2 && op == .avg { made[c] = b.scale(dst, count: cnt, after: [made[c]]) }
             }
         }

@@ -111,6 +111,10 @@ extension Communicator {
         try checkAlive()
         let block = try Arguments.byteCount(count: recvCount, type: type)
         let total = try Arguments.byteCount(count: block, type: .uint8, times: size)
+        // The ring's scratch holds about twice the send buffer.
+        guard !total.multipliedReportingOverflow(by: 2).overflow else {
+            throw .invalidArgument("recvCount \(recvCount) of \(type) for \(size) ranks overflows the byte size of the scratch memory it needs")
+        }
         let inPlace = send != nil && UnsafeRawPointer(recv) == send! + rank * block
         if !inPlace { try Arguments.checkDisjoint(send: send, sendBytes: total, recv: recv, recvBytes: block) }
         let s = RingSchedule.reduceScatter(rank: rank, ranks: size, count: recvCount, type: type, op: op, chunkBytes: chunk(block))
