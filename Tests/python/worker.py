@@ -731,7 +731,9 @@ def c_family_errors(comm, torch):
     if torch is not None:
         expect_raises(IA, comm.all_gather, torch.zeros(4, 4).t(), contains=["contiguous"])
         expect_raises(IA, comm.all_reduce, torch.nn.Parameter(torch.ones(3)),
-                      contains=["requires grad"])
+                      contains=["requires grad (a leaf)", "detach()"])
+        expect_raises(IA, comm.all_reduce, torch.ones(3, requires_grad=True) * 2,
+                      contains=["requires grad (not a leaf)"])
         expect_raises(IA, comm.all_gather, torch.zeros(2), torch.zeros(2 * SIZE,
                       dtype=torch.float64), contains=["dtype"])
     # The library's own check: a rank sending to itself.

@@ -139,10 +139,12 @@ def _describe_torch(x, name, write=True):
         raise InvalidArgumentError(
             "%s is not contiguous (shape %s, stride %s); use %s.contiguous() and copy the "
             "result back" % (name, tuple(x.shape), x.stride(), name))
-    if write and x.requires_grad and x.is_leaf:
-        # Writing behind autograd's back into a leaf that requires grad is what
-        # torch forbids for in-place ops too; detach() it first (e.g. p.data or p.detach()).
+    if write and x.requires_grad:
+        # The library writes behind autograd's back: into a leaf, what torch forbids for
+        # in-place ops too; into a tensor autograd saved for backward, without the version
+        # bump that would tell it, so backward would silently use the new values.
         raise InvalidArgumentError(
-            "%s is a leaf tensor that requires grad; reduce %s.detach() (or .data) instead"
-            % (name, name))
+            "%s requires grad (%s); HFReduce writes into it behind autograd's back: pass "
+            "%s.detach() (it shares the memory) instead"
+            % (name, "a leaf" if x.is_leaf else "not a leaf", name))
     return x.data_ptr(), int(x.numel()), code
