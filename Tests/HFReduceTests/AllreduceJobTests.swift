@@ -95,6 +95,18 @@ final class AllreduceJobTests: XCTestCase {
         }
     }
 
+    /// A collective whose scratch memory cannot be allocated (the address space limited under
+    /// it): every rank's call fails with an error (naming the allocation, or the rank that
+    /// reported it first), and no process dies.
+    func testScratchThatCannotBeAllocatedFailsTheCollective() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["scratch-limit"], environment: ["HFR_TIMEOUT": "20"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let lines = (0..<3).map { rank in r.output.split(separator: "\n").first { $0.hasPrefix("[\(rank)] rank \(rank): scratch-limit: ") } }
+        XCTAssertFalse(lines.contains(nil), r.output)
+        XCTAssertTrue(lines.contains { $0?.contains("cannot allocate the 805306368 bytes of scratch memory reduce-scatter #0 needs") ?? false }, r.output)
+        XCTAssertLessThan(r.seconds, 20, r.output)
+    }
+
     /// A rank that destroys its communicator while the others still call collectives: they get
     /// invalidUsage naming it (it said it was leaving), not a failed peer or a timeout.
     func testRankThatLeavesEarlyIsNamed() throws {

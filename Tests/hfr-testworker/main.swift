@@ -324,6 +324,27 @@ do {
             comm.destroy()
             exit(3)
         }
+    case "scratch-limit":
+        // A reduce-scatter whose scratch (3 blocks of 256 MiB at 3 ranks) the address space
+        // cannot hold (RLIMIT_AS: what is mapped now plus 256 MiB): the collective fails with an
+        // error, on every rank, and the process lives on.
+        let block = 256 << 20
+        let send = UnsafeMutableRawPointer.allocate(byteCount: n * block, alignment: 4096)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 4096)
+        // /proc/self/statm starts with the mapped size in pages.
+        var text = [UInt8](repeating: 0, count: 256)
+        let fd = open("/proc/self/statm", O_RDONLY)
+        let got = text.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard got > 0, let pages = Int(String(decoding: text[..<got], as: UTF8.self).split(separator: " ").first ?? "") else { fail("no /proc/self/statm") }
+        var limit = rlimit(rlim_cur: rlim_t(pages * Int(getpagesize()) + (256 << 20)), rlim_max: rlim_t.max)
+        guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else { fail("setrlimit: \(errno)") }
+        do {
+            try comm.reduceScatter(send: send, recv: recv, recvCount: block / 4, type: .float32, op: .sum)
+            fail("a reduce-scatter with too little address space for its scratch completed")
+        } catch {
+            print("rank \(rank): scratch-limit: \(error.code): \(error.message)")
+        }
     case "rogue":
         // Rank 0 beside the rogue rank 1 (RoguePeer.swift).
         do {
