@@ -21,9 +21,11 @@ struct JobEnvironment {
     }
 
     /// hfrun's own environment with the job variables for `rank` replacing any inherited ones.
+    /// An inherited HFR_ROOT goes too: it takes precedence over MASTER_ADDR/MASTER_PORT, and would
+    /// send the ranks to another job's rendezvous.
     func fullEnvironment(rank: Int) -> [String] {
         let ours = variables(rank: rank)
-        let names = Set(ours.map { String($0.prefix(while: { $0 != "=" })) })
+        let names = Set(ours.map { String($0.prefix(while: { $0 != "=" })) } + ["HFR_ROOT"])
         var env: [String] = []
         var p = environ
         while let entry = p.pointee {

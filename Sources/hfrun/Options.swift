@@ -52,12 +52,16 @@ options:
       --                   end of hfrun options; everything after it is PROGRAM ARGS
 
 Each rank's environment is hfrun's plus RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE,
-MASTER_ADDR, MASTER_PORT and HFR_JOB_TOKEN (random, or passed through if already set).
+MASTER_ADDR, MASTER_PORT and HFR_JOB_TOKEN (random, or passed through if already set);
+an inherited HFR_ROOT is removed (it would override MASTER_ADDR/MASTER_PORT).
 Ranks get /dev/null as stdin and run in their own process group.
-SIGINT/SIGTERM/SIGHUP to hfrun are forwarded to the ranks as SIGTERM.
+SIGINT/SIGTERM/SIGHUP/SIGQUIT to hfrun are forwarded to the ranks as SIGTERM (SIGKILL 3 s
+later, or at a second signal); once they are gone hfrun dies by that signal. Signals hfrun
+was started with ignored (nohup) stay ignored, by hfrun and its ranks. kill -9 of hfrun
+leaves its ranks running.
 
-exit status: 0 all ranks exited 0; 1 a rank failed; 2 bad usage; 124 timeout;
-             127 PROGRAM cannot be executed; 128+SIG hfrun was interrupted by SIG.
+exit status: 0 all ranks exited 0; 1 a rank failed or could not be started; 2 bad usage;
+             124 timeout; 127 PROGRAM cannot be executed; killed by SIG when interrupted by SIG.
 """
 
 /// Parses the arguments after the program name. Options end at the first non-option

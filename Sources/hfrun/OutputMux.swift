@@ -71,9 +71,11 @@ final class LineStream {
     }
 
     /// Reads whatever is already in the pipe without blocking (used right after the rank
-    /// exited, so its last words are printed before hfrun's verdict about it).
+    /// exited, so its last words are printed before hfrun's verdict about it). At most 64 reads:
+    /// a descendant that left the rank's process group and keeps writing must not hold up the
+    /// other ranks, signals and deadlines (the poll loop reads the rest).
     func drainAvailable(buffer: inout [UInt8]) {
-        while fd >= 0 {
+        for _ in 0..<64 where fd >= 0 {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, 0) > 0 else { return }
             readOnce(buffer: &buffer)

@@ -12,13 +12,23 @@ private func recordSignal(_ sig: Int32) {
     errno = saved
 }
 
-/// Catches SIGINT, SIGTERM, SIGHUP and SIGCHLD through a non-blocking self-pipe and ignores
-/// SIGPIPE (a closed stdout must not kill hfrun before it has cleaned up its ranks).
-/// Returns the read end of the self-pipe, or nil with errno set.
+/// Signals hfrun was started with ignored (`nohup` ignores SIGHUP, a shell's background job
+/// SIGINT and SIGQUIT): hfrun leaves them ignored, and so do its ranks.
+var signalsIgnoredAtStart: Set<Int32> = []
+
+/// Catches SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGCHLD through a non-blocking self-pipe, except
+/// those hfrun was started with ignored, and ignores SIGPIPE (a closed stdout must not kill hfrun
+/// before it has cleaned up its ranks). Returns the read end of the self-pipe, or nil with errno set.
 func installSignalHandlers() -> Int32? {
     guard case .success(let (readEnd, writeEnd)) = makePipe(nonBlocking: true) else { return nil }
     signalWakeWriteFD = writeEnd
-    for sig in [SIGINT, SIGTERM, SIGHUP, SIGCHLD] {
+    for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD] {
+        var old = sigaction()
+        sigaction(sig, nil, &old)
+        if sig != SIGCHLD && unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) {
+            signalsIgnoredAtStart.insert(sig)
+            continue
+        }
         var sa = sigaction()
         sa.__sigaction_handler.sa_handler = recordSignal
         sigemptyset(&sa.sa_mask)
@@ -27,6 +37,18 @@ func installSignalHandlers() -> Int32? {
     }
     signal(SIGPIPE, SIG_IGN)
     return readEnd
+}
+
+/// Ends hfrun by the signal that interrupted it, as a program killed by it would, so that a shell
+/// loop around hfrun stops on Ctrl-C too (its ranks are gone by now).
+func dieBy(_ sig: Int32) -> Never {
+    signal(sig, SIG_DFL)
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, sig)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
+    raise(sig)
+    exit(128 + sig)
 }
 
 /// Reads every signal number queued in the self-pipe.

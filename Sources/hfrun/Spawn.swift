@@ -1,7 +1,10 @@
 import Glibc
 
-/// Signals whose disposition the ranks get reset to default (hfrun catches or ignores them).
-let signalsResetInChildren: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE]
+/// Signals whose disposition the ranks get reset to default (hfrun catches or ignores them);
+/// those hfrun was started with ignored stay ignored in the ranks.
+var signalsResetInChildren: [Int32] {
+    [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE].filter { !signalsIgnoredAtStart.contains($0) }
+}
 
 /// Finds the file `execve` would run for `name`: `name` itself if it contains a slash,
 /// otherwise the first executable regular file `DIR/name` for DIR in PATH.

@@ -52,7 +52,12 @@ final class Supervisor {
     private var killSent = false
     private var drainDeadline: Double?
     private var timedOut = false
-    private var interruptedBy: Int32?
+    /// The signal that ended the job (hfrun then dies by it, see `dieBy`).
+    private(set) var interruptedBy: Int32?
+    /// After SIGKILL, how long to wait for ranks to be reaped before giving up on them (a process
+    /// in uninterruptible sleep, in a driver, outlives SIGKILL).
+    static let abandonDelay = 5.0
+    private var abandonDeadline: Double?
 
     init(options: Options, ranks: [Rank], signalFD: Int32, stdoutSink: OutputSink, stderrSink: OutputSink,
          startTime: Double) {
@@ -136,7 +141,7 @@ final class Supervisor {
     }
 
     private func handleSignals(_ signals: [Int32]) {
-        for sig in signals where sig == SIGINT || sig == SIGTERM || sig == SIGHUP {
+        for sig in signals where sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT {
             if interruptedBy == nil {
                 interruptedBy = sig
                 stderrSink.line("hfrun: received \(signalName(sig)); sending SIGTERM to ranks \(runningList())")
@@ -163,6 +168,14 @@ final class Supervisor {
             stderrSink.line("hfrun: sending SIGKILL to ranks \(runningList())")
             killAll()
         }
+        if let a = abandonDeadline, now >= a, anyRunning {
+            for rank in ranks where rank.isRunning {
+                stderrSink.line("hfrun: rank \(rank.index) (pid \(rank.pid)) did not exit \(formatSeconds(Supervisor.abandonDelay)) s after SIGKILL; leaving it")
+                rank.status = 0x7f00 | SIGKILL
+                rank.out.finish()
+                rank.err.finish()
+            }
+        }
     }
 
     // MARK: - Signalling ranks
@@ -177,6 +190,7 @@ final class Supervisor {
 
     private func killAll() {
         killSent = true
+        abandonDeadline = monotonicNow() + Supervisor.abandonDelay
         for rank in ranks where rank.isRunning { _ = kill(-rank.pid, SIGKILL) }
     }
 
@@ -187,6 +201,7 @@ final class Supervisor {
         if let d = timeoutDeadline, !timedOut { next = min(next, d) }
         if let g = graceDeadline, termSentAt == nil { next = min(next, g) }
         if let k = killDeadline, !killSent { next = min(next, k) }
+        if let a = abandonDeadline { next = min(next, a) }
         if let d = drainDeadline { next = min(next, d) }
         return Int32(max(0, min(1000, ((next - now) * 1000).rounded(.up))))
     }

@@ -93,10 +93,15 @@ for r in 0..<options.nproc {
         close(outRead)
         close(errRead)
         abortStarted(ranks)
-        cannotExecute(failedName, e)
+        if r == 0 || (e.code != EAGAIN && e.code != ENOMEM) { cannotExecute(failedName, e) }
+        // The program ran for the ranks before: this is the machine's limit, not the program.
+        stderrSink.line("hfrun: cannot start rank \(r) of \(options.nproc) (\(failedName)): \(e.description); ranks 0-\(r - 1) were stopped")
+        exit(1)
     }
 }
 
 let supervisor = Supervisor(options: options, ranks: ranks, signalFD: signalFD,
                             stdoutSink: stdoutSink, stderrSink: stderrSink, startTime: startTime)
-exit(supervisor.run())
+let status = supervisor.run()
+if let sig = supervisor.interruptedBy { dieBy(sig) }
+exit(status)

@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+
+/// hfrun and the signals a terminal or a shell sends it: it stops its ranks and dies by the
+/// signal (so a shell loop around it stops too), keeps running under `nohup`, and does not let an
+/// inherited HFR_ROOT send the ranks elsewhere.
+final class HfrunSignalTests: XCTestCase {
+    struct Outcome {
+        var output: String
+        var reason: Process.TerminationReason
+        var status: Int32
+        var seconds: Double
+    }
+
+    /// Runs `script` under /bin/sh (which execs hfrun, so its pid is hfrun's), sends `signal`
+    /// after `after` seconds, and waits (at most 30 s).
+    func run(_ script: String, signal: Int32? = nil, after: Double = 1, environment: [String: String] = [:]) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        env["HFRUN"] = try JobRunner.tool("hfrun")
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let start = Date()
+        try p.run()
+        if let signal {
+            Thread.sleep(forTimeInterval: after)
+            kill(p.processIdentifier, signal)
+        }
+        let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        watchdog.cancel()
+        return Outcome(output: String(decoding: data, as: UTF8.self), reason: p.terminationReason, status: p.terminationStatus,
+                       seconds: Date().timeIntervalSince(start))
+    }
+
+    func testInterruptStopsTheRanksAndDiesByTheSignal() throws {
+        for sig in [SIGINT, SIGTERM, SIGQUIT] {
+            // Each rank records its pid, so the test can check it is gone.
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hfrun-signal-\(getpid())-\(sig)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let r = try run("exec \"$HFRUN\" -n 2 /bin/sh -c 'echo $$ > \(dir.path)/$RANK; exec sleep 60'", signal: sig)
+            XCTAssertEqual(r.reason, .uncaughtSignal, "signal \(sig): \(r.output)")
+            XCTAssertEqual(r.status, sig, r.output)
+            XCTAssertTrue(r.output.contains("sending SIGTERM to ranks 0,1"), r.output)
+            XCTAssertLessThan(r.seconds, 10, r.output)
+            for rank in 0..<2 {
+                let text = try String(contentsOf: dir.appendingPathComponent("\(rank)"), encoding: .utf8)
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                XCTAssertGreaterThan(pid, 0)
+                XCTAssertEqual(kill(pid, 0), -1, "rank \(rank) (pid \(pid)) outlived hfrun after signal \(sig)")
+            }
+        }
+    }
+
+    /// Started with SIGHUP ignored (nohup), hfrun ignores it and so do its ranks.
+    func testNohupKeepsTheJob() throws {
+        let r = try run("trap '' HUP; exec \"$HFRUN\" -n 2 /bin/sh -c 'sleep 2; echo rank $RANK done'", signal: SIGHUP)
+        XCTAssertEqual(r.reason, .exit, r.output)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("[0] rank 0 done") && r.output.contains("[1] rank 1 done"), r.output)
+    }
+
+    /// HFR_ROOT would take precedence over the MASTER_ADDR/MASTER_PORT hfrun sets.
+    func testInheritedRendezvousAddressIsDropped() throws {
+        let r = try run("exec \"$HFRUN\" -n 1 /bin/sh -c 'echo root=${HFR_ROOT:-unset} port=$MASTER_PORT'", environment: ["HFR_ROOT": "10.9.8.7:1234"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("[0] root=unset port="), r.output)
+    }
+}
