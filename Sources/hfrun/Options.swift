@@ -57,8 +57,9 @@ an inherited HFR_ROOT is removed (it would override MASTER_ADDR/MASTER_PORT).
 Ranks get /dev/null as stdin and run in their own process group.
 SIGINT/SIGTERM/SIGHUP/SIGQUIT to hfrun are forwarded to the ranks as SIGTERM (SIGKILL 3 s
 later, or at a second signal); once they are gone hfrun dies by that signal. Signals hfrun
-was started with ignored (nohup) stay ignored, by hfrun and its ranks. kill -9 of hfrun
-leaves its ranks running.
+was started with ignored (nohup) stay ignored, by hfrun and its ranks. Ranks start through
+`setpriv --pdeathsig KILL` (util-linux) when it is there, so they die with hfrun even when it
+is killed with SIGKILL.
 
 exit status: 0 all ranks exited 0; 1 a rank failed or could not be started; 2 bad usage;
              124 timeout; 127 PROGRAM cannot be executed; killed by SIG when interrupted by SIG.

@@ -90,6 +90,21 @@ func spawn(path: String, searchPATH: Bool, argv: [String], environment: [String]
     return rc == 0 ? .success(pid) : .failure(SpawnError(code: rc))
 }
 
+/// `setpriv --pdeathsig KILL --` (util-linux), when it works here: ranks started through it get
+/// SIGKILL when hfrun dies, even by `kill -9` or the OOM killer, which hfrun cannot catch to
+/// stop them itself (they are in process groups of their own). Nil without it: then such a
+/// death leaves the ranks running.
+func parentDeathWrapper() -> [String]? {
+    let wrapper = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"]
+    guard access(wrapper[0], X_OK) == 0, case .success(let (r, w)) = makePipe() else { return nil }
+    defer { close(r); close(w) }
+    guard case .success(let pid) = spawn(path: wrapper[0], searchPATH: false, argv: wrapper + ["/bin/true"], environment: [],
+                                         stdoutFD: w, stderrFD: w) else { return nil }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status == 0 ? wrapper : nil
+}
+
 /// Makes sure fds 0, 1 and 2 are open (on /dev/null if they were closed), so that pipes
 /// created later never land on them.
 func ensureStandardDescriptors() {

@@ -60,6 +60,7 @@ func abortStarted(_ started: [Rank]) {
     }
 }
 
+let deathWrapper = parentDeathWrapper()
 let startTime = monotonicNow()
 var ranks: [Rank] = []
 for r in 0..<options.nproc {
@@ -73,13 +74,19 @@ for r in 0..<options.nproc {
     let result: Result<pid_t, SpawnError>
     var failedName = options.program
     if options.netns.isEmpty {
-        result = spawn(path: programPath, searchPATH: false, argv: [options.program] + options.arguments,
-                       environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
+        if let w = deathWrapper {
+            result = spawn(path: w[0], searchPATH: false, argv: w + [programPath] + options.arguments,
+                           environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
+        } else {
+            result = spawn(path: programPath, searchPATH: false, argv: [options.program] + options.arguments,
+                           environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
+        }
     } else {
         let ns = options.netns[r % options.netns.count]
-        let argv = ["ip", "netns", "exec", ns, "env"] + job.variables(rank: r) + [programPath] + options.arguments
+        // `ip netns exec` and `env` exec in place, so the wrapper's setting reaches the program.
+        let argv = (deathWrapper ?? []) + ["ip", "netns", "exec", ns, "env"] + job.variables(rank: r) + [programPath] + options.arguments
         failedName = "ip"
-        result = spawn(path: "ip", searchPATH: true, argv: argv,
+        result = spawn(path: argv[0], searchPATH: true, argv: argv,
                        environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
     }
     close(outWrite)

@@ -60,6 +60,28 @@ final class HfrunSignalTests: XCTestCase {
         }
     }
 
+    /// kill -9 of hfrun (or the OOM killer): the ranks die with it (setpriv --pdeathsig).
+    func testRanksDieWithAKilledHfrun() throws {
+        guard access("/usr/bin/setpriv", X_OK) == 0 else { throw XCTSkip("skipped: /usr/bin/setpriv (util-linux) is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hfrun-kill-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try run("exec \"$HFRUN\" -n 2 /bin/sh -c 'echo $$ > \(dir.path)/$RANK; exec sleep 60'", signal: SIGKILL)
+        XCTAssertEqual(r.reason, .uncaughtSignal, r.output)
+        for rank in 0..<2 {
+            let text = try String(contentsOf: dir.appendingPathComponent("\(rank)"), encoding: .utf8)
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            XCTAssertGreaterThan(pid, 0)
+            var gone = false
+            for _ in 0..<50 where !gone {
+                gone = kill(pid, 0) == -1
+                if !gone { Thread.sleep(forTimeInterval: 0.1) }
+            }
+            XCTAssertTrue(gone, "rank \(rank) (pid \(pid)) outlived hfrun's SIGKILL")
+            if !gone { kill(pid, SIGKILL) }
+        }
+    }
+
     /// Started with SIGHUP ignored (nohup), hfrun ignores it and so do its ranks.
     func testNohupKeepsTheJob() throws {
         let r = try run("trap '' HUP; exec \"$HFRUN\" -n 2 /bin/sh -c 'sleep 2; echo rank $RANK done'", signal: SIGHUP)
