@@ -10,8 +10,8 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     case ring
     /// Recursive doubling: log2(n) exchanges of the whole buffer with partners at distance
     /// 1, 2, 4, ... (ranks beyond a power of two fold into a partner first). The fewest network
-    /// hops, so the choice for small buffers; every rank combines the same pairs, and the ops are
-    /// commutative, so all ranks hold the same bits.
+    /// hops, so the choice for small buffers; every rank combines the same pairs in the same
+    /// operand order (the lower rank's first), so all ranks hold the same bits.
     case doubling
     /// Recursive halving then doubling (Rabenseifner): a reduce-scatter that halves the range
     /// exchanged at every step, then an allgather that doubles it back. log2(n) steps each way
@@ -217,7 +217,11 @@ public enum AllreduceSchedule {
                 let sd = b.send(to: partner, from: current[c], bytes: cnt * es, after: [last[c]])
                 let rv = b.recv(from: partner, into: tmp, bytes: cnt * es)
                 // The combine overwrites R, which this step's send (and the last one) may still read.
-                last[c] = b.combine(R, current[c], tmp, count: cnt, after: [rv, sd, last[c], lastRead[c]])
+                // Both partners put the lower rank's partial first: max and min of -0 and +0, or
+                // of two NaNs, depend on the order, and the two must hold the same bits.
+                let mineFirst = newRank & (1 << k) == 0
+                last[c] = b.combine(R, mineFirst ? current[c] : tmp, mineFirst ? tmp : current[c], count: cnt,
+                                    after: [rv, sd, last[c], lastRead[c]])
                 lastRead[c] = sd
                 current[c] = R
             }

@@ -74,4 +74,31 @@ final class AllreduceScheduleTests: XCTestCase {
         // Chunks of 256 bytes: every message is at most one chunk.
         XCTAssertEqual(s.flatMap { $0.steps.filter { $0.kind == .send }.map(\.length) }.max(), 256)
     }
+
+    /// Every rank ends with the same bits, also where the op is not bit-commutative: max and min
+    /// of -0 and +0, and NaNs with different payloads (which one survives depends on the
+    /// operand order). Any order of operands is fine as long as all ranks use the same one.
+    func testEveryRankHoldsTheSameBits() {
+        var sim = ScheduleSimulator(rng: SplitMix(state: 7))
+        let values: [UInt32] = [0x8000_0000, 0x0000_0000, 0x7FC0_0001, 0xFFC0_0002, 0x3F80_0000, 0x7FC0_0003]
+        for algo in AllreduceAlgorithm.allCases {
+            for n in [2, 3, 4, 5, 8] {
+                for op in [ReduceOp.max, .min, .sum] {
+                    let count = 24
+                    let s = schedules(algo, n: n, count: count, type: .float32, op: op, inPlace: false, chunk: 32)
+                    // Element i: rank r holds values[(i + r) % 6] or values[(i * r) % 6], so ranks differ.
+                    func value(_ r: Int, _ i: Int) -> UInt32 {
+                        let k = i / 2 % 2 == 0 ? i + r : i * (r + 1)
+                        return values[k % values.count]
+                    }
+                    let inputs: [[UInt8]] = (0..<n).map { r in (0..<count).flatMap { i in withUnsafeBytes(of: value(r, i)) { Array($0) } } }
+                    let out = sim.run(schedules: s, inputs: inputs, inPlace: false, type: .float32, op: op)
+                    for r in 1..<n where out[r] != out[0] {
+                        XCTFail("\(algo) \(op) n=\(n): rank \(r) holds other bits than rank 0")
+                        break
+                    }
+                }
+            }
+        }
+    }
 }
