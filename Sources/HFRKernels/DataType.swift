@@ -69,6 +69,7 @@ public enum DataType: Int32, CaseIterable, Sendable, CustomStringConvertible {
 /// `avg` reduces as a sum and divides by the number of ranks at the end: in the element type's
 /// own arithmetic for floating point (float16 and bfloat16 computed in float32 and rounded to
 /// nearest-even), and for integer types as the wrapped sum divided by n, truncated toward zero.
+/// The sum must fit the type: a float16 sum beyond 65504 is inf before the division.
 public enum ReduceOp: Int32, CaseIterable, Sendable, CustomStringConvertible {
     case sum = 0
     case prod = 1
