@@ -43,9 +43,6 @@ public struct WriteTarget: Equatable, Sendable {
             && (0..<maxLinks).allSatisfy { a.rkey($0) == b.rkey($0) }
     }
 
-    /// How many fragments a message of `length` bytes is cut into.
-    @inline(__always) public func fragments(of length: Int) -> Int { (length + fragmentBytes - 1) / fragmentBytes }
-
     /// The rkey of link `l` (0 when the link may not carry the message).
     @inline(__always) public func rkey(_ l: Int) -> UInt32 {
         switch l {
