@@ -135,6 +135,20 @@ func sizes(_ p: UnsafePointer<Int>?, _ n: Int, _ name: String, _ function: Strin
     return out
 }
 
+/// Runs an all-to-all-v call with the Swift API's argument names in its errors turned into the
+/// header's (`sendDispls` is `sdispls` there), so a C caller reads the names it passed.
+func withCArgumentNames<T>(_ body: () throws(HFRError) -> T) throws(HFRError) -> T {
+    do {
+        return try body()
+    } catch {
+        var m = error.message
+        for (swift, c) in [("sendCounts", "sendcounts"), ("sendDispls", "sdispls"), ("recvCounts", "recvcounts"), ("recvDispls", "rdispls")] {
+            m = m.replacing(swift, with: c)
+        }
+        throw HFRError(error.code, m, rank: error.rank)
+    }
+}
+
 @_cdecl("hfrAllToAllv")
 public func hfrAllToAllv(_ sendbuff: UnsafeRawPointer?, _ sendcounts: UnsafePointer<Int>?, _ sdispls: UnsafePointer<Int>?,
                          _ recvbuff: UnsafeMutableRawPointer?, _ recvcounts: UnsafePointer<Int>?, _ rdispls: UnsafePointer<Int>?,
@@ -142,9 +156,11 @@ public func hfrAllToAllv(_ sendbuff: UnsafeRawPointer?, _ sendcounts: UnsafePoin
     let f = "hfrAllToAllv"
     return withComm(f, comm) { box throws(HFRError) in
         let n = box.comm.size
-        try box.comm.allToAllv(send: sendbuff, sendCounts: try sizes(sendcounts, n, "sendcounts", f), sendDispls: try sizes(sdispls, n, "sdispls", f),
-                               recv: recvbuff, recvCounts: try sizes(recvcounts, n, "recvcounts", f), recvDispls: try sizes(rdispls, n, "rdispls", f),
-                               type: try dataType(datatype, f).get())
+        try withCArgumentNames { () throws(HFRError) in
+            try box.comm.allToAllv(send: sendbuff, sendCounts: try sizes(sendcounts, n, "sendcounts", f), sendDispls: try sizes(sdispls, n, "sdispls", f),
+                                   recv: recvbuff, recvCounts: try sizes(recvcounts, n, "recvcounts", f), recvDispls: try sizes(rdispls, n, "rdispls", f),
+                                   type: try dataType(datatype, f).get())
+        }
     }
 }
 
@@ -155,9 +171,11 @@ public func hfrAllToAllvAsync(_ sendbuff: UnsafeRawPointer?, _ sendcounts: Unsaf
     let f = "hfrAllToAllvAsync"
     return withCommAsync(f, comm, request) { box throws(HFRError) in
         let n = box.comm.size
-        return try box.comm.allToAllvAsync(send: sendbuff, sendCounts: try sizes(sendcounts, n, "sendcounts", f), sendDispls: try sizes(sdispls, n, "sdispls", f),
-                                           recv: recvbuff, recvCounts: try sizes(recvcounts, n, "recvcounts", f), recvDispls: try sizes(rdispls, n, "rdispls", f),
-                                           type: try dataType(datatype, f).get())
+        return try withCArgumentNames { () throws(HFRError) in
+            try box.comm.allToAllvAsync(send: sendbuff, sendCounts: try sizes(sendcounts, n, "sendcounts", f), sendDispls: try sizes(sdispls, n, "sdispls", f),
+                                        recv: recvbuff, recvCounts: try sizes(recvcounts, n, "recvcounts", f), recvDispls: try sizes(rdispls, n, "rdispls", f),
+                                        type: try dataType(datatype, f).get())
+        }
     }
 }
 

@@ -88,7 +88,7 @@ int main(void) {
         size_t zero[64] = {0}, self[64] = {0}, one[64], at1[64];
         self[rank] = 4;
         EXPECT(hfrAllToAllv(NULL, zero, zero, b, self, zero, hfrInt32, comm) == hfrInvalidArgument
-               && strstr(hfrGetLastError(comm), "sendCounts[") && strstr(hfrGetLastError(comm), "recvCounts["),
+               && strstr(hfrGetLastError(comm), "sendcounts[") && strstr(hfrGetLastError(comm), "recvcounts["),
                "self block of two lengths: %s", hfrGetLastError(comm));
         for (int p = 0; p < n; p++) { one[p] = 1; at1[p] = (size_t)p; }
         if (n > 1) {
@@ -97,7 +97,7 @@ int main(void) {
         }
         at1[n - 1] = (size_t)1 << 61;
         EXPECT(hfrAllToAllv(a, one, sd, b, one, at1, hfrInt32, comm) == hfrInvalidArgument
-               && strstr(hfrGetLastError(comm), "recvDispls[") && strstr(hfrGetLastError(comm), "overflows"),
+               && strstr(hfrGetLastError(comm), "rdispls[") && strstr(hfrGetLastError(comm), "overflows"),
                "displacement past the address space: %s", hfrGetLastError(comm));
     }
     {
