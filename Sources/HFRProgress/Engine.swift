@@ -41,6 +41,9 @@ public final class Engine: @unchecked Sendable {
     static let pointToPointBit: UInt32 = 1 << 31
     var stopRequested = false
     var abortReason: String?
+    /// A failure raised outside the loop (a waiter whose deadline passed while the loop stood
+    /// still), failed at the loop's next turn (guarded by submitLock).
+    var outsideFailure: CollectiveError?
 
     /// Guards request completion and the sticky error.
     let completion = ConditionLock()
@@ -79,6 +82,13 @@ public final class Engine: @unchecked Sendable {
     var busyTurns = 0
     /// Bumped after each submission and stop request, so the loop takes the submission lock only then.
     let announcements = Atomic<Int>(0)
+    /// Bumped at every timer check (every 20 ms of turns): a waiter tells a loop that stands still
+    /// from one that is slow.
+    let heartbeat = Atomic<UInt64>(0)
+    /// Set once init has succeeded: from then on the engine closes the data listener (at
+    /// teardown, or in deinit), before that the caller does.
+    private var ownsListener = false
+    private var listenerOpen = true
     var stopSeen = false
     /// The largest fragment on the wire (several links: `linkFragmentBytes`), what a wait is for.
     let largestFragment: Int
@@ -160,10 +170,11 @@ public final class Engine: @unchecked Sendable {
             do { try placement?.pinWorkerThread(i) } catch { Log.warn(rank: rank, "cannot pin reduction thread \(i): \(error)") }
         }
         thread = try PosixThread(name: "hfr\(config.rank)-progress") { [unowned self] in self.run() }
+        ownsListener = true
     }
 
     deinit {
-        close(config.listenFD)
+        if ownsListener && listenerOpen { close(config.listenFD) }
         discard?.deallocate()
     }
 
@@ -215,6 +226,15 @@ public final class Engine: @unchecked Sendable {
         stop(abort: nil)
     }
 
+    /// Fails the communicator with `error` at the loop's next turn, telling the peers (a waiter
+    /// whose deadline passed: the collective's buffers are released before it returns).
+    func failFromOutside(_ error: CollectiveError) {
+        submitLock.withLock { if outsideFailure == nil { outsideFailure = error } }
+        announcements.add(1, ordering: .acquiringAndReleasing)
+        wake.signal()
+        unpark()
+    }
+
     /// Fails pending work at once with `reason`, tells the peers, and stops. Never waits for peers.
     public func abort(_ reason: String) {
         stop(abort: reason)
@@ -222,7 +242,11 @@ public final class Engine: @unchecked Sendable {
 
     private func stop(abort reason: String?) {
         let first: Bool = submitLock.withLock {
-            if stopRequested { return false }
+            if stopRequested {
+                // An abort cuts a graceful stop short (a destroy waiting on a dead peer).
+                if abortReason == nil, let reason { abortReason = reason }
+                return false
+            }
             stopRequested = true
             abortReason = reason
             return true
@@ -313,7 +337,12 @@ public final class Engine: @unchecked Sendable {
         guard config.spinNanoseconds > 0, !request.sleeps, thread.map({ !$0.isCurrent }) ?? false else { return false }
         driverWanted.add(1, ordering: .acquiringAndReleasing)
         while !driver.tryLock() {
-            if config.yieldWhilePolling { sched_yield() }
+            // Another thread drives, maybe for a request that needs this one's peers first.
+            if request.test() {
+                driverWanted.subtract(1, ordering: .acquiringAndReleasing)
+                return true
+            }
+            sched_yield()
         }
         defer {
             driverWanted.subtract(1, ordering: .acquiringAndReleasing)
@@ -379,9 +408,11 @@ public final class Engine: @unchecked Sendable {
         if !submitted.isEmpty { swap(&intake, &submitted) }
         let stop = stopRequested
         let reason = abortReason
+        let outside = outsideFailure
         submitLock.unlock()
         for c in intake { enqueueForActivation(c) }
         intake.removeAll(keepingCapacity: true)
+        if let outside, broken == nil { fail(outside, notifyPeers: true) }
         if stop {
             stopSeen = true
             if let reason {
@@ -614,6 +645,7 @@ public final class Engine: @unchecked Sendable {
     // MARK: - Timers
 
     func checkTimers(_ now: UInt64) {
+        heartbeat.add(1, ordering: .relaxed)
         checkSuspected(now)
         checkStalledLinks(now)
         for c in order where !c.finished && now >= c.deadline {
@@ -637,6 +669,10 @@ public final class Engine: @unchecked Sendable {
         for p in pending.values { dropPending(p, reason: nil) }
         releaseRDMA()
         epoll.remove(config.listenFD)
+        if ownsListener && listenerOpen {
+            close(config.listenFD)
+            listenerOpen = false
+        }
         var open: [TCPChannel] = []
         for peer in peers {
             for case let ch? in peer.channels where ch.isOpen {

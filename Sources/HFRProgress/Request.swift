@@ -31,17 +31,38 @@ public final class Request: @unchecked Sendable {
         completion.withLock { finished }
     }
 
-    /// Blocks until the collective completes; throws its error, or a timeout when the progress
-    /// engine has not finished it within `HFR_TIMEOUT` plus a grace period.
+    /// Memory the collective uses that no caller owns (a barrier's bytes): it goes with the
+    /// request, which the engine holds until the collective is over.
+    public var keepAlive: AnyObject?
+
+    /// Blocks until the collective completes; throws its error. The engine's own timers fail a
+    /// collective `HFR_TIMEOUT` after it started; one queued behind others starts when they end.
+    /// So the wait gives up only on an engine whose loop stood still for `HFR_TIMEOUT` plus a
+    /// grace period: it fails the communicator with a timeout, which releases the collective's
+    /// buffers, and throws once that is done (or after a last grace period, if the loop is stuck
+    /// for good: then the caller must not free the buffers).
     public func wait() throws(CollectiveError) {
         if !test(), let engine { _ = engine.drive(until: self) }
-        let start = MonotonicClock.nanoseconds()
-        let deadline = start &+ timeoutNanoseconds &+ 5_000_000_000
+        let slice = timeoutNanoseconds &+ 5_000_000_000
+        var deadline = MonotonicClock.nanoseconds() &+ slice
+        var beat = engine?.heartbeat.load(ordering: .relaxed)
+        var failing = false
         completion.lock()
         while !finished {
             if !completion.wait(untilNanoseconds: deadline), MonotonicClock.nanoseconds() >= deadline {
-                completion.unlock()
-                throw .timeout(seconds: Double(timeoutNanoseconds) / 1e9, operation: name, waitingFor: [])
+                let now = engine?.heartbeat.load(ordering: .relaxed)
+                if !failing && now != beat {
+                    beat = now  // slow, not stuck
+                } else if !failing, let engine {
+                    failing = true
+                    completion.unlock()
+                    engine.failFromOutside(.timeout(seconds: Double(timeoutNanoseconds) / 1e9, operation: name, waitingFor: []))
+                    completion.lock()
+                } else {
+                    completion.unlock()
+                    throw .timeout(seconds: Double(timeoutNanoseconds) / 1e9, operation: name, waitingFor: [])
+                }
+                deadline = MonotonicClock.nanoseconds() &+ (failing ? 5_000_000_000 : slice)
             }
         }
         let e = error

@@ -198,8 +198,9 @@ public final class Communicator: @unchecked Sendable {
     /// Fails pending collectives at once with `aborted`, tells the peers, and closes everything.
     /// Never waits for other ranks.
     public func abort() {
-        let first: Bool = stateLock.withLock { defer { destroyed = true }; return !destroyed }
-        if first { engine.abort("rank \(rank) aborted the communicator") }
+        stateLock.withLock { destroyed = true }
+        // Also when destroy() is under way (waiting on a dead peer): the abort cuts it short.
+        engine.abort("rank \(rank) aborted the communicator")
     }
 
     /// Bytes and frames each socket to each peer has carried so far (per NIC, through the local
@@ -267,7 +268,7 @@ public final class Communicator: @unchecked Sendable {
         let token = BarrierBuffer()
         let request = try submit(schedule, name, type: .uint8, op: .max, send: UnsafeRawPointer(token.pointer), recv: token.pointer,
                                  willWait: willWait)
-        request.keepAlive = token
+        request.request.keepAlive = token
         return request
     }
 
@@ -292,8 +293,6 @@ public final class Communicator: @unchecked Sendable {
 /// says whether it has.
 public final class CollectiveRequest: @unchecked Sendable {
     let request: Request
-    /// Memory the collective uses that the caller does not own (a barrier's bytes).
-    var keepAlive: AnyObject?
     init(_ r: Request) { request = r }
 
     /// Blocks until the collective completes; throws its error (naming the failed rank, if any).

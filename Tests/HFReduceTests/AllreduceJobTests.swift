@@ -95,6 +95,26 @@ final class AllreduceJobTests: XCTestCase {
         }
     }
 
+    /// A thread that waits for a message while another thread's send is done: the sender returns
+    /// (it does not wait for the driving thread), so a peer that answers only after the second
+    /// send gets it; this hung until HFR_TIMEOUT.
+    func testThreadsOfOneRankWaitIndependently() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["threaded-p2p"], environment: ["HFR_TIMEOUT": "15"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("[0] rank 0: threaded-p2p OK"), r.output)
+        XCTAssertLessThan(r.seconds, 10, r.output)
+    }
+
+    /// destroy() waits for pending work; abort() from another thread cuts that wait short.
+    func testAbortCutsADestroyShort() throws {
+        let r = try JobRunner.run(ranks: 2, limit: 60, program: "hfr-testworker", ["abort-during-destroy"], environment: ["HFR_TIMEOUT": "30"])
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("[0] rank 0: destroy returned after ") }
+        XCTAssertNotNil(line, r.output)
+        let seconds = line.flatMap { Double($0.split(separator: " ")[6]) } ?? 99
+        XCTAssertLessThan(seconds, 3, r.output)
+        XCTAssertTrue(line?.hasSuffix("the receive failed: aborted") ?? false, r.output)
+    }
+
     /// A collective whose scratch memory cannot be allocated (the address space limited under
     /// it): every rank's call fails with an error (naming the allocation, or the rank that
     /// reported it first), and no process dies.

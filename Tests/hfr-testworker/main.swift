@@ -2,6 +2,7 @@ import Glibc
 import HFReduce
 import HFRTopology
 import HFRBootstrap
+import HFRSystem
 
 // A program run under `hfrun` by the multi-process tests. Each mode exits 0 when every check
 // held and prints one line per failed check; the tests assert on exit status and output.
@@ -323,6 +324,53 @@ do {
             print("rank \(rank): mismatch detected: \(error.code): \(error.message)")
             comm.destroy()
             exit(3)
+        }
+    case "threaded-p2p":
+        // Two threads of rank 0 talk to rank 1: thread A waits in a receive that rank 1 answers
+        // only after it got both sends of thread B. B's first send is done while A drives the
+        // engine; B must return from it (not wait for A) to issue its second.
+        let count = 1000
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: count), b = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        for i in 0..<count { b[i] = Float(i) }
+        if rank == 0 {
+            let done = ConditionLock()
+            var failure: HFRError?
+            let receiver = try PosixThread(name: "receiver") {
+                do { try comm.recv(a, count: count, type: .float32, from: 1) } catch let e as HFRError { done.withLock { failure = e } } catch {}
+            }
+            usleep(200_000)  // A is waiting (and driving) first
+            try comm.send(b, count: count, type: .float32, to: 1)
+            try comm.send(b, count: count, type: .float32, to: 1)
+            receiver.join()
+            if let failure { throw failure }
+            for i in 0..<count where a[i] != Float(2 * i) { fail("element \(i) is \(a[i])") }
+        } else if rank == 1 {
+            try comm.recv(a, count: count, type: .float32, from: 0)
+            try comm.recv(a, count: count, type: .float32, from: 0)
+            for i in 0..<count { a[i] = Float(2 * i) }
+            try comm.send(a, count: count, type: .float32, to: 0)
+        }
+        print("rank \(rank): threaded-p2p OK")
+    case "abort-during-destroy":
+        // Rank 0 destroys its communicator with a receive pending that rank 1 never answers: the
+        // destroy waits for it, and an abort from another thread cuts that short.
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+        if rank == 0 {
+            let pending = try comm.recvAsync(a, count: 16, type: .float32, from: 1)
+            let aborter = try PosixThread(name: "aborter") {
+                usleep(500_000)
+                comm.abort()
+            }
+            let t0 = MonotonicClock.nanoseconds()
+            comm.destroy()
+            aborter.join()
+            let seconds = Double(MonotonicClock.nanoseconds() - t0) / 1e9
+            do { try pending.wait(); fail("the pending receive completed") } catch {
+                print("rank 0: destroy returned after \(seconds) s; the receive failed: \(error.code)")
+            }
+        } else {
+            usleep(3_000_000)
+            comm.abort()
         }
     case "scratch-limit":
         // A reduce-scatter whose scratch (3 blocks of 256 MiB at 3 ranks) the address space
