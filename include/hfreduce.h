@@ -156,6 +156,12 @@ hfrResult_t hfrTest(hfrRequest_t request, int* done);
  * hfrWait on the same request returns hfrInvalidArgument. */
 hfrResult_t hfrWait(hfrRequest_t request);
 
+/* Waits at most `seconds` (0: just looks). When the request has completed, sets *done to 1,
+ * releases the request and returns its result, as hfrWait does; otherwise sets *done to 0 and
+ * returns hfrSuccess, and the request goes on. For callers that must come back now and then
+ * (to handle a signal, say). */
+hfrResult_t hfrWaitFor(hfrRequest_t request, double seconds, int* done);
+
 /* ---- The rest of the collective family. Each has an ...Async twin that returns at once with
  * a request (see hfrAllReduceAsync). ---- */
 

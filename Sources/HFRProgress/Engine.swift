@@ -333,7 +333,8 @@ public final class Engine: @unchecked Sendable {
     /// completes, so that no thread hand-off (tens of microseconds each) sits on the critical
     /// path of a blocking collective. The progress thread parks meanwhile. Returns false when
     /// driving is off (HFR_SPIN=0) or the engine is stopping; the caller then sleeps instead.
-    func drive(until request: Request) -> Bool {
+    /// Gives the loop back at `deadline` (monotonic nanoseconds) if the request is not done by then.
+    func drive(until request: Request, deadline: UInt64 = .max) -> Bool {
         guard config.spinNanoseconds > 0, !request.sleeps, thread.map({ !$0.isCurrent }) ?? false else { return false }
         driverWanted.add(1, ordering: .acquiringAndReleasing)
         while !driver.tryLock() {
@@ -353,6 +354,7 @@ public final class Engine: @unchecked Sendable {
         }
         while !request.test() {
             if stopSeen { return request.test() }  // torn down: nothing left to drive
+            if deadline != .max && MonotonicClock.nanoseconds() >= deadline { return false }
             if turn() != nil {
                 // Stopping: the progress thread tears down.
                 wake.signal()

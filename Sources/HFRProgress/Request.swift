@@ -35,6 +35,25 @@ public final class Request: @unchecked Sendable {
     /// request, which the engine holds until the collective is over.
     public var keepAlive: AnyObject?
 
+    /// Waits at most `nanoseconds` for the collective: true when it completed (throws its error
+    /// if it failed), false when it is still running (the engine goes on with it). For callers
+    /// that must come back now and then, such as Python, which handles Ctrl-C only between calls.
+    public func wait(forNanoseconds nanoseconds: UInt64) throws(CollectiveError) -> Bool {
+        let deadline = MonotonicClock.nanoseconds() &+ nanoseconds
+        if !test(), let engine { _ = engine.drive(until: self, deadline: deadline) }
+        completion.lock()
+        while !finished {
+            if !completion.wait(untilNanoseconds: deadline), MonotonicClock.nanoseconds() >= deadline {
+                completion.unlock()
+                return false
+            }
+        }
+        let e = error
+        completion.unlock()
+        if let e { throw e }
+        return true
+    }
+
     /// Blocks until the collective completes; throws its error. The engine's own timers fail a
     /// collective `HFR_TIMEOUT` after it started; one queued behind others starts when they end.
     /// So the wait gives up only on an engine whose loop stood still for `HFR_TIMEOUT` plus a

@@ -302,4 +302,11 @@ public final class CollectiveRequest: @unchecked Sendable {
 
     /// True once the collective has completed or failed (then `wait()` throws the error).
     public func test() -> Bool { request.test() }
+
+    /// Waits at most `seconds`: true when the collective completed (throws its error if it
+    /// failed), false when it is still running.
+    public func wait(timeout seconds: Double) throws(HFRError) -> Bool {
+        let ns = seconds.isFinite && seconds > 0 ? UInt64(min(seconds, 1e9) * 1e9) : 0
+        do { return try request.wait(forNanoseconds: ns) } catch { throw HFRError(error) }
+    }
 }

@@ -237,6 +237,27 @@ public func hfrTest(_ request: OpaquePointer?, _ done: UnsafeMutablePointer<Int3
     return success
 }
 
+@_cdecl("hfrWaitFor")
+public func hfrWaitFor(_ request: OpaquePointer?, _ seconds: Double, _ done: UnsafeMutablePointer<Int32>?) -> hfrResult_t {
+    guard let request else { return failure(.invalidArgument, "hfrWaitFor: request is NULL") }
+    guard let box = Handles.request(request) else {
+        return failure(.invalidArgument, "hfrWaitFor: request \(request) is not a live request (already waited?)")
+    }
+    guard let done else { return failure(.invalidArgument, "hfrWaitFor: done is NULL") }
+    guard seconds >= 0 else { return failure(.invalidArgument, "hfrWaitFor: seconds is \(seconds); it must not be negative") }
+    done.pointee = 0
+    do {
+        guard try box.request.wait(timeout: seconds) else { return success }
+        done.pointee = 1
+        Handles.release(request: request)
+        return success
+    } catch {
+        done.pointee = 1
+        Handles.release(request: request)
+        return failure(error, box.owner)
+    }
+}
+
 @_cdecl("hfrWait")
 public func hfrWait(_ request: OpaquePointer?) -> hfrResult_t {
     guard let request else { return failure(.invalidArgument, "hfrWait: request is NULL") }

@@ -79,6 +79,13 @@ int main(int argc, char** argv) {
     expect("wait", hfrWait(req), hfrSuccess, NULL, NULL);
     expect("wait twice", hfrWait(req), hfrInvalidArgument, "not a live request", NULL);
     expect("wait NULL", hfrWait(NULL), hfrInvalidArgument, "request is NULL", NULL);
+    expect("async for waitFor", hfrAllReduceAsync(buf, buf, 64, hfrFloat64, hfrMin, comm, &req), hfrSuccess, NULL, comm);
+    expect("waitFor NULL done", hfrWaitFor(req, 1.0, NULL), hfrInvalidArgument, "done is NULL", NULL);
+    expect("waitFor negative", hfrWaitFor(req, -1.0, &done), hfrInvalidArgument, "must not be negative", NULL);
+    done = 0;
+    for (int i = 0; i < 1000 && !done; i++) expect("waitFor", hfrWaitFor(req, 0.01, &done), hfrSuccess, NULL, NULL);
+    if (!done) { printf("FAIL waitFor never reported done\n"); failures++; }
+    expect("waitFor after done", hfrWaitFor(req, 0.0, &done), hfrInvalidArgument, "not a live request", NULL);
     void* reg = NULL;
     expect("register NULL handle", hfrCommRegister(comm, buf, sizeof buf, NULL), hfrInvalidArgument, "handle is NULL", comm);
     expect("register NULL buffer", hfrCommRegister(comm, NULL, 64, &reg), hfrInvalidArgument, "the buffer is NULL", comm);

@@ -135,6 +135,11 @@ def test_peer_abort():
                             "abort.peers_fail": 3, "abort.async_error": 3})
 
 
+def test_ctrl_c():
+    p, r, dt = run_job(2, "interrupt", env_for_jobs(HFR_TIMEOUT="30"))
+    summarize("interrupt-n2", 2, p, r, dt, expect_ranks={"interrupt.recv": 1, "interrupt.peer": 1})
+
+
 def test_count_mismatch():
     p, r, dt = run_job(4, "mismatch", env_for_jobs(HFR_TIMEOUT="20"))
     summarize("mismatch-n4", 4, p, r, dt)

@@ -758,6 +758,16 @@ def family_checks(comm, torch):
         check("family.all_to_all_v.%s" % B.name, c_all_to_all_v, comm, B)
         check("family.send_recv_ring.%s" % B.name, c_ring, comm, B)
     check("family.barrier", comm.barrier)
+
+    def polled():
+        # Polling done() until True settles the request: its buffers and handle are let go
+        # without a wait() (a loop that only polls used to keep every one of them).
+        h = comm.all_reduce_async(np.ones(1000, np.float32))
+        while not h.done():
+            time.sleep(0.0001)
+        assert h._keep == () and h not in hfreduce._IN_FLIGHT and id(h) not in comm._pending
+        assert (h.wait() == SIZE).all()
+    check("family.done_settles", polled)
     check("family.registered", c_registered, comm)
     check("family.interleaved_async", c_interleaved, comm, torch)
     check("family.errors", c_family_errors, comm, torch)
@@ -873,8 +883,36 @@ def mode_mismatch():
     check("mismatch.all_to_all_v", a2av_mismatch)
 
 
+def mode_interrupt():
+    """Ctrl-C while rank 0 waits in a receive rank 1 never answers: KeyboardInterrupt within a
+    fraction of a second (not at HFR_TIMEOUT), and the communicator is aborted, so the
+    buffer is the caller's again."""
+    comm = hfreduce.init()
+    x = np.zeros(1 << 20, np.float32)
+    if RANK == 0:
+        def interrupted():
+            import signal
+            import threading
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+            t0 = time.time()
+            try:
+                comm.recv(x, 1)
+            except KeyboardInterrupt:
+                dt = time.time() - t0
+                print("INFO KeyboardInterrupt after %.2f s" % dt, flush=True)
+                assert dt < 2, dt  # rank 1 answers (with an abort) only after 5 s
+                assert comm.closed, comm
+                return
+            raise AssertionError("the receive returned")
+        check("interrupt.recv", interrupted)
+    else:
+        time.sleep(5)
+        check("interrupt.peer", lambda: None)
+        comm.abort()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "main"
-    {"main": mode_main, "abort": mode_abort, "mismatch": mode_mismatch}[mode]()
+    {"main": mode_main, "abort": mode_abort, "mismatch": mode_mismatch, "interrupt": mode_interrupt}[mode]()
     sys.stdout.flush()
     sys.exit(1 if failures else 0)

@@ -132,6 +132,11 @@ def init(rank=None, size=None, unique_id=None):
     return Communicator(handle)
 
 
+# Requests not waited for yet, whatever happens to their Communicator or handle objects: the
+# library may still write into their buffers, which must not be freed (collected) meanwhile.
+_IN_FLIGHT = set()
+
+
 class Communicator:
     """A communicator of `size` ranks. Not created directly: see hfreduce.init()."""
 
@@ -178,10 +183,9 @@ class Communicator:
     # without the communicator, result, buffers to keep alive).
 
     def _run(self, prep):
-        name, args, result, keep = prep
-        h = self._live_handle()
-        _check(getattr(self._lib, name)(*(args + (h,))), h, name)
-        return result
+        # Started asynchronously and waited for in slices, so that Ctrl-C (KeyboardInterrupt)
+        # is seen within a slice instead of when the library returns (HFR_TIMEOUT at worst).
+        return self._start(prep).wait()
 
     def _start(self, prep):
         name, args, result, keep = prep
@@ -192,6 +196,7 @@ class Communicator:
             _check(getattr(self._lib, name)(*(args + (h, ctypes.byref(req)))), h, name)
             r = Request(self, req, result, keep)
             self._pending[id(r)] = r
+            _IN_FLIGHT.add(r)
         return r
 
     def _rank_arg(self, v, name):
@@ -505,20 +510,22 @@ class Communicator:
     def abort(self):
         """Fails pending collectives with AbortedError and frees the communicator without
         waiting for the other ranks. Idempotent."""
+        # The abort failed what was still pending; waiting returns at once, with what the
+        # library reports (success for work that finished first), and frees the handles.
+        for r in self._abort_library():
+            r._settle()
+
+    def _abort_library(self):
+        """hfrCommAbort, once; returns the requests that were pending."""
         with self._lock:
             if self._state != "live":
-                return
+                return []
             self._state = "aborted"
             h, self._handle = self._handle, None
             pending = list(self._pending.values())
             self._pending.clear()
-        try:
-            _check(self._lib.hfrCommAbort(h), None, "hfrCommAbort")
-        finally:
-            # The abort failed what was still pending; waiting returns at once, with what the
-            # library reports (success for work that finished first), and frees the handles.
-            for r in pending:
-                r._settle()
+        _check(self._lib.hfrCommAbort(h), None, "hfrCommAbort")
+        return pending
 
     def _forget(self, r):
         with self._lock:
@@ -571,38 +578,67 @@ class Request:
 
     def done(self):
         """True when the operation has completed (successfully or not); wait() then returns
-        (or raises) at once."""
-        with self._lock:
-            if self._finished:
-                return True
-            res = ctypes.c_int()
-            _check(self._comm._lib.hfrTest(self._handle, ctypes.byref(res)),
-                   self._comm._handle, "hfrTest")
-            return bool(res.value)
+        (or raises) at once. Never blocks: False while another thread is in wait()."""
+        if not self._lock.acquire(blocking=False):
+            return self._finished
+        try:
+            if not self._finished:
+                self._wait_once(0.0)
+        finally:
+            self._lock.release()
+        if self._finished:
+            self._comm._forget(self)
+        return self._finished
 
     def wait(self):
         """Blocks until the operation completes; returns the buffer or raises its error.
-        May be called again: returns (or raises) the same."""
+        May be called again: returns (or raises) the same. Ctrl-C (KeyboardInterrupt) while
+        it waits aborts the communicator (the operation's buffers stay in use otherwise) and
+        is raised."""
         self._settle()
         if self._error is not None:
             raise self._error
         return self.buffer
 
+    # How long one wait in the library lasts before Python gets to handle signals.
+    _SLICE = 0.1
+
+    def _wait_once(self, seconds):
+        """One hfrWaitFor (caller holds _lock); on completion keeps the outcome and lets the
+        buffers go."""
+        done = ctypes.c_int()
+        code = self._comm._lib.hfrWaitFor(self._handle, seconds, ctypes.byref(done))
+        if not done.value and code == _errors.SUCCESS:
+            return
+        self._finished = True
+        self._handle = None
+        self._keep = ()  # the library is done with the buffers
+        _IN_FLIGHT.discard(self)
+        if code != _errors.SUCCESS:
+            try:
+                _raise(code, self._comm._handle, "hfrWait")
+            except Error as e:
+                self._error = e
+
     def _settle(self):
-        """Waits in the library once (which frees the handle) and keeps the outcome."""
-        with self._lock:
-            if self._finished:
-                return
-            code = self._comm._lib.hfrWait(self._handle)
-            self._finished = True
-            self._handle = None
-            self._keep = ()  # the library is done with the buffers
-            if code != _errors.SUCCESS:
+        """Waits in the library until the operation is over and keeps the outcome."""
+        others = []
+        try:
+            with self._lock:
                 try:
-                    _raise(code, self._comm._handle, "hfrWait")
-                except Error as e:
-                    self._error = e
-        self._comm._forget(self)
+                    while not self._finished:
+                        self._wait_once(self._SLICE)
+                except KeyboardInterrupt:
+                    # The library still uses the buffers: abort (which fails and releases
+                    # them), and let the outcome settle before raising.
+                    others = [r for r in self._comm._abort_library() if r is not self]
+                    while not self._finished:
+                        self._wait_once(self._SLICE)
+                    raise
+        finally:
+            for r in others:
+                r._settle()
+            self._comm._forget(self)
 
     def __repr__(self):
         return "<hfreduce.Request %s>" % ("finished" if self._finished else "pending")

@@ -106,4 +106,5 @@ def _declare(lib):
     fn("hfrCommDeregister", hfrResult_t, hfrComm_t, ctypes.c_void_p)
     fn("hfrTest", hfrResult_t, hfrRequest_t, P(ctypes.c_int))
     fn("hfrWait", hfrResult_t, hfrRequest_t)
+    fn("hfrWaitFor", hfrResult_t, hfrRequest_t, ctypes.c_double, P(ctypes.c_int))
     return lib
