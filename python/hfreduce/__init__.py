@@ -18,7 +18,7 @@ import ctypes
 import operator
 import threading
 
-from . import _buffers, _errors, _lib
+from . import _buffers, _errors, _interrupt, _lib
 from ._buffers import DTYPE_NAMES, ITEMSIZE, OP_NAMES, OPS, describe, op_code
 from ._errors import (AbortedError, Error, HFRSystemError, HFRTimeoutError, InternalError,
                       InvalidArgumentError, InvalidUsageError, LibraryNotFoundError,
@@ -183,9 +183,12 @@ class Communicator:
     # without the communicator, result, buffers to keep alive).
 
     def _run(self, prep):
-        # Started asynchronously and waited for in slices, so that Ctrl-C (KeyboardInterrupt)
-        # is seen within a slice instead of when the library returns (HFR_TIMEOUT at worst).
-        return self._start(prep).wait()
+        name, args, result, keep = prep
+        h = self._live_handle()
+        with _interrupt.blocking_call(self):  # Ctrl-C aborts the call (see _interrupt)
+            code = getattr(self._lib, name)(*(args + (h,)))
+        _check(code, h, name)
+        return result
 
     def _start(self, prep):
         name, args, result, keep = prep
