@@ -43,9 +43,19 @@ public struct LaunchEnvironment: Equatable, Sendable {
         } else {
             throw ConfigurationError("no rendezvous address: set HFR_ROOT=host:port, or MASTER_ADDR and MASTER_PORT")
         }
-        let token = get("HFR_JOB_TOKEN").map(parseToken) ?? parseToken("\(root)")
+        let token = get("HFR_JOB_TOKEN").map(parseToken) ?? parseToken(defaultTokenText(root: root, get))
         let localRank = try int("LOCAL_RANK") ?? int("OMPI_COMM_WORLD_LOCAL_RANK") ?? int("SLURM_LOCALID")
         return LaunchEnvironment(rank: rank, size: size, localRank: localRank, root: root, jobToken: token, source: source)
+    }
+
+    /// What the job token is made from without HFR_JOB_TOKEN: the rendezvous address, and the
+    /// launcher's id of this run where there is one, so that ranks of an earlier run on the same
+    /// address (a job restarted on its port, still retrying) are another job, not this one.
+    static func defaultTokenText(root: SocketAddress, _ get: (String) -> String?) -> String {
+        let ids = ["TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_STEP_ID", "PMIX_NAMESPACE", "OMPI_MCA_orte_ess_jobid"].compactMap { name in
+            get(name).map { "\(name)=\($0)" }
+        }
+        return ([root.description] + ids).joined(separator: " ")
     }
 
     /// A token of up to 16 hex digits is used as is; any other text is hashed (FNV-1a, 64 bits).

@@ -65,66 +65,57 @@ public enum Rendezvous {
         addresses[0] = listen.nics.isEmpty ? RankAddress(port: listen.port, nics: [NICAddress(ip: root.ip, prefixLength: 32)], hcaPorts: listen.hcaPorts) : listen
         var conns: [(rank: Int, fd: Int32)] = []
         defer { for c in conns { close(c.fd) } }
+        // Connections still saying who they are, read side by side: one that sends nothing, or
+        // slowly, holds up nobody; each has 10 s, and beyond `limit` of them the oldest goes.
+        var joining: [Joining] = []
+        defer { for j in joining { close(j.fd) } }
+        let limit = 64 + size
         var joined = 1
         while joined < size {
-            do { try TCPSocket.poll(lfd, events: Int16(POLLIN), deadline: deadline) } catch {
+            let now = MonotonicClock.nanoseconds()
+            guard now < deadline else {
                 let missing = (0..<size).filter { addresses[$0] == nil }
                 throw RendezvousError("rendezvous timed out (HFR_TIMEOUT) waiting for rank\(missing.count > 1 ? "s" : "") \(missing.map(String.init).joined(separator: ", ")) to connect to \(root)")
             }
-            guard let fd = try TCPSocket.accept(lfd) else { continue }
-            let remote = TCPSocket.peerAddress(fd)
-            var buf = [UInt8](repeating: 0, count: Handshake.size)
-            let hello: Handshake
-            do {
-                try buf.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: min(deadline, MonotonicClock.nanoseconds() + 10_000_000_000)) }
-                hello = try buf.withUnsafeBytes { raw throws(HandshakeError) in try Handshake.decode(raw) }
-            } catch {
-                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): \(error)")
-                close(fd); continue
+            for j in joining where j.deadline <= now {
+                Log.warn(rank: 0, "rendezvous: closed connection from \(j.remote): its handshake did not arrive within 10 s")
+                close(j.fd)
             }
-            let from = Int(hello.fromRank)
-            let nicCount = Int((hello.value >> 16) & 0xFFFF)
-            let hcaPorts = min(Int((hello.value >> 32) & 0xFFFF), RankAddress.maxHCAPorts)
-            if nicCount > RankAddress.maxNICs {
-                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): it publishes \(nicCount) NICs (at most \(RankAddress.maxNICs))")
-                close(fd); continue
+            joining.removeAll { $0.deadline <= now }
+            var fds = [pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)] + joining.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let until = joining.map(\.deadline).reduce(deadline, min)
+            let ms = Int32(min(1000, (until - now + 999_999) / 1_000_000))
+            guard poll(&fds, nfds_t(fds.count), ms) >= 0 || Errno.current == .interrupted else {
+                throw RendezvousError("rendezvous: poll failed: \(Errno.current)")
             }
-            var nicBytes = [UInt8](repeating: 0, count: nicCount * 8)
-            do {
-                try nicBytes.withUnsafeMutableBytes { try TCPSocket.receiveAll(fd, $0, deadline: min(deadline, MonotonicClock.nanoseconds() + 10_000_000_000)) }
-            } catch {
-                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): its NIC addresses did not arrive: \(error)")
-                close(fd); continue
+            // Read what arrived before accepting more: indices stay those of `fds`.
+            var done: [Int] = []
+            for k in joining.indices where fds[k + 1].revents != 0 {
+                switch joining[k].read() {
+                case .more: continue
+                case .failed(let why):
+                    Log.warn(rank: 0, "rendezvous: closed connection from \(joining[k].remote): \(why)")
+                    close(joining[k].fd)
+                case .complete(let hello, let nicBytes):
+                    if let address = admit(hello, nicBytes, joining[k], size: size, jobToken: jobToken, root: root, addresses: addresses, deadline: deadline) {
+                        addresses[Int(hello.fromRank)] = address
+                        conns.append((Int(hello.fromRank), joining[k].fd))
+                        joined += 1
+                    }
+                }
+                done.append(k)
             }
-            var reject: Reject?
-            if hello.kind != .hello || hello.jobToken != jobToken {
-                Log.warn(rank: 0, "rendezvous: closed connection from \(remote.map { "\($0)" } ?? "?"): job token differs (another job, or HFR_JOB_TOKEN unset on one side)")
-                close(fd); continue
-            } else if Int(hello.ranks) != size {
-                Log.warn(rank: 0, "rendezvous: rank \(from) says the world size is \(hello.ranks), rank 0 has \(size)")
-                reject = .worldSize
-            } else if from <= 0 || from >= size || addresses[from] != nil {
-                Log.warn(rank: 0, "rendezvous: a second process claims rank \(from) (from \(remote.map { "\($0)" } ?? "?"))")
-                reject = .duplicateRank
+            for k in done.reversed() { joining.remove(at: k) }
+            if fds[0].revents != 0 {
+                while let fd = try TCPSocket.accept(lfd) {
+                    joining.append(Joining(fd: fd, remote: TCPSocket.peerAddress(fd).map { "\($0)" } ?? "?",
+                                           deadline: min(deadline, MonotonicClock.nanoseconds() + 10_000_000_000)))
+                    if joining.count > limit {
+                        Log.warn(rank: 0, "rendezvous: closed connection from \(joining[0].remote): \(joining.count) connections are waiting to say who they are")
+                        close(joining.removeFirst().fd)
+                    }
+                }
             }
-            if let reject {
-                var r = Handshake(kind: .reject, jobToken: jobToken, commID: 0, fromRank: 0, toRank: from, ranks: size)
-                r.value = reject.rawValue
-                let bytes = r.bytes
-                _ = try? bytes.withUnsafeBytes { try TCPSocket.sendAll(fd, $0, deadline: deadline) }
-                close(fd); continue
-            }
-            // Without published NICs, the address the root sees the rank at is one that routes
-            // from the other ranks too.
-            let port = UInt16(truncatingIfNeeded: hello.value)
-            if nicCount == 0 {
-                let seen = remote?.ip ?? root.ip
-                addresses[from] = RankAddress(port: port, nics: [NICAddress(ip: seen == 0 ? root.ip : seen, prefixLength: 32)], hcaPorts: hcaPorts)
-            } else {
-                addresses[from] = RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount), hcaPorts: hcaPorts)
-            }
-            conns.append((from, fd))
-            joined += 1
         }
         let commID = randomID()
         // The table: per rank, port u16, NIC count u16, HCA ports u16 and 2 zero bytes, then 8
@@ -147,6 +138,47 @@ public enum Rendezvous {
             }
         }
         return RendezvousResult(addresses: addresses.map { $0! }, commID: commID)
+    }
+
+    /// Checks a complete hello: the address of the rank it names, or nil when the connection was
+    /// closed (another job's token) or refused (world size, rank taken or out of range; the
+    /// rank is told why).
+    static func admit(_ hello: Handshake, _ nicBytes: [UInt8], _ j: Joining, size: Int, jobToken: UInt64, root: SocketAddress,
+                      addresses: [RankAddress?], deadline: UInt64) -> RankAddress? {
+        let from = Int(hello.fromRank)
+        let nicCount = nicBytes.count / 8
+        let hcaPorts = min(Int((hello.value >> 32) & 0xFFFF), RankAddress.maxHCAPorts)
+        var reject: Reject?
+        if hello.kind != .hello || hello.jobToken != jobToken {
+            Log.warn(rank: 0, "rendezvous: closed connection from \(j.remote): job token differs (another job, or HFR_JOB_TOKEN unset on one side)")
+            close(j.fd)
+            return nil
+        } else if Int(hello.ranks) != size {
+            Log.warn(rank: 0, "rendezvous: rank \(from) (from \(j.remote)) says the world size is \(hello.ranks), rank 0 has \(size)")
+            reject = .worldSize
+        } else if from <= 0 || from >= size {
+            Log.warn(rank: 0, "rendezvous: a process at \(j.remote) claims rank \(from), outside 1..<\(size)")
+            reject = .duplicateRank
+        } else if addresses[from] != nil {
+            Log.warn(rank: 0, "rendezvous: a second process claims rank \(from) (from \(j.remote))")
+            reject = .duplicateRank
+        }
+        if let reject {
+            var r = Handshake(kind: .reject, jobToken: jobToken, commID: 0, fromRank: 0, toRank: from, ranks: size)
+            r.value = reject.rawValue
+            let bytes = r.bytes
+            _ = try? bytes.withUnsafeBytes { try TCPSocket.sendAll(j.fd, $0, deadline: min(deadline, MonotonicClock.nanoseconds() + 1_000_000_000)) }
+            close(j.fd)
+            return nil
+        }
+        // Without published NICs, the address the root sees the rank at is one that routes
+        // from the other ranks too.
+        let port = UInt16(truncatingIfNeeded: hello.value)
+        if nicCount == 0 {
+            let seen = TCPSocket.peerAddress(j.fd)?.ip ?? root.ip
+            return RankAddress(port: port, nics: [NICAddress(ip: seen == 0 ? root.ip : seen, prefixLength: 32)], hcaPorts: hcaPorts)
+        }
+        return RankAddress(port: port, nics: decodeNICs(nicBytes, count: nicCount), hcaPorts: hcaPorts)
     }
 
     static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress, deadline: UInt64) throws -> RendezvousResult {
@@ -234,5 +266,47 @@ public enum Rendezvous {
                            prefixLength: Int(p.load(fromByteOffset: k * 8 + 4, as: UInt8.self)))
             }
         }
+    }
+}
+
+/// A connection to the rendezvous port still sending its hello and NIC addresses, read without
+/// blocking as its bytes arrive.
+struct Joining {
+    let fd: Int32
+    let remote: String
+    let deadline: UInt64
+    var bytes: [UInt8] = []
+    /// Handshake.size, then that plus 8 bytes per NIC once the hello says how many.
+    var wanted = Handshake.size
+    var hello: Handshake?
+
+    enum Progress {
+        case more
+        case failed(String)
+        case complete(Handshake, [UInt8])
+    }
+
+    init(fd: Int32, remote: String, deadline: UInt64) {
+        self.fd = fd; self.remote = remote; self.deadline = deadline
+        bytes.reserveCapacity(Handshake.size)
+    }
+
+    mutating func read() -> Progress {
+        var chunk = [UInt8](repeating: 0, count: wanted - bytes.count)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n == 0 { return .failed("closed during the handshake") }
+        if n < 0 { return Errno.current == .again || Errno.current == .interrupted ? .more : .failed("\(Errno.current)") }
+        bytes += chunk[0..<n]
+        if bytes.count < wanted { return .more }
+        if hello == nil {
+            let h: Handshake
+            do { h = try bytes.withUnsafeBytes { raw throws(HandshakeError) in try Handshake.decode(raw) } } catch { return .failed("\(error)") }
+            let nics = Int((h.value >> 16) & 0xFFFF)
+            guard nics <= RankAddress.maxNICs else { return .failed("it publishes \(nics) NICs (at most \(RankAddress.maxNICs))") }
+            hello = h
+            wanted = Handshake.size + nics * 8
+            if bytes.count < wanted { return .more }
+        }
+        return .complete(hello!, Array(bytes[Handshake.size...]))
     }
 }

@@ -94,12 +94,17 @@ public enum TCPSocket {
         return err == 0 ? nil : Errno(rawValue: err)
     }
 
-    /// `accept4(2)` with SOCK_NONBLOCK | SOCK_CLOEXEC; nil when no connection is waiting.
+    /// `accept4(2)` with SOCK_NONBLOCK | SOCK_CLOEXEC; nil when no connection is waiting, or
+    /// when the one that was failed before it was taken (Linux reports a pending network error
+    /// of the new connection from accept, to be treated like EAGAIN).
     public static func accept(_ listenFD: Int32) throws -> Int32? {
         let fd = hfr_accept(listenFD)
         if fd >= 0 { return fd }
         let e = Errno.current
-        if e == .again || e == .interrupted || e.rawValue == ECONNABORTED { return nil }
+        if e == .again || e == .interrupted { return nil }
+        if [ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH].contains(e.rawValue) {
+            return nil
+        }
         throw SystemCallError("accept4", e)
     }
 
@@ -124,8 +129,8 @@ public enum TCPSocket {
         try localAddress(fd) == address
     }
 
-    /// Connects a non-blocking socket to `address`, retrying refused connections until `deadline`
-    /// (the peer may not be listening yet). Returns a connected, non-blocking fd.
+    /// Connects a non-blocking socket to `address`, retrying refused and unreachable connections
+    /// until `deadline` (the peer may not be listening, or up, yet). Returns a connected, non-blocking fd.
     public static func connect(to address: SocketAddress, deadline: UInt64) throws -> Int32 {
         var delay: UInt32 = 1000
         while true {
@@ -142,7 +147,8 @@ public enum TCPSocket {
                 return fd
             } catch let error as SystemCallError {
                 close(fd)
-                let retry = error.errno.rawValue == ECONNREFUSED || error.errno.rawValue == ECONNRESET
+                // Not listening yet, or its host or network not up yet (a pod starting).
+                let retry = [ECONNREFUSED, ECONNRESET, EHOSTUNREACH, ENETUNREACH].contains(error.errno.rawValue)
                     || error.errno.rawValue == ETIMEDOUT && error.call != "poll"
                 if !retry || MonotonicClock.nanoseconds() + UInt64(delay) * 1000 >= deadline { throw error }
                 usleep(delay)

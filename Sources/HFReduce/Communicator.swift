@@ -18,6 +18,8 @@ import HFRVerbs
 public final class Communicator: @unchecked Sendable {
     public let rank: Int
     public let size: Int
+    /// The most ranks a communicator has (per-rank tables are allocated up front).
+    public static let maxRanks = 1 << 20
     public let configuration: Configuration
     let engine: Engine
     let stateLock = ConditionLock()
@@ -50,6 +52,7 @@ public final class Communicator: @unchecked Sendable {
     public init(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64,
                 configuration: Configuration? = nil) throws(HFRError) {
         guard size >= 1 else { throw .invalidArgument("size is \(size); a communicator needs at least 1 rank") }
+        guard size <= Communicator.maxRanks else { throw .invalidArgument("size is \(size); a communicator has at most \(Communicator.maxRanks) ranks") }
         guard rank >= 0 && rank < size else { throw .invalidArgument("rank is \(rank); it must be in 0..<\(size)") }
         guard root.port != 0 else { throw .invalidArgument("root address \(root) has port 0") }
         let cfg: Configuration

@@ -220,6 +220,17 @@ final class AllreduceJobTests: XCTestCase {
     }
 
     /// A connection with a wrong job token at rendezvous is refused and logged; the job carries on.
+    /// Silent connections to the rendezvous port, made before the ranks join, hold nobody up:
+    /// rank 0 reads all joining connections side by side (it read them one at a time, up to
+    /// 10 s each, so 30 of them outlasted HFR_TIMEOUT).
+    func testSilentConnectionsAtRendezvousHoldNobodyUp() throws {
+        let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["idle-at-rendezvous"], environment: ["HFR_TIMEOUT": "20"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("[1] rank 1: 30 silent connections to the rendezvous port"), r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "idle-at-rendezvous OK").count - 1, 3, r.output)
+        XCTAssertLessThan(r.seconds, 8, r.output)
+    }
+
     func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
         let r = try JobRunner.run(ranks: 3, limit: 60, program: "hfr-testworker", ["intruder"])
         XCTAssertEqual(r.status, 0, r.output)

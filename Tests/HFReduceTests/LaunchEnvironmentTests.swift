@@ -16,6 +16,17 @@ final class LaunchEnvironmentTests: XCTestCase {
         XCTAssertEqual(e.source, "torchrun")
     }
 
+    /// Without HFR_JOB_TOKEN, two runs on one rendezvous address differ by the launcher's run id,
+    /// and the ranks of one run agree.
+    func testDefaultTokenTakesTheLaunchersRunID() throws {
+        let base = ["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"]
+        func token(_ extra: [String: String]) throws -> UInt64 { try detect(base.merging(extra) { $1 }).get().jobToken }
+        XCTAssertNotEqual(try token(["TORCHELASTIC_RUN_ID": "a"]), try token(["TORCHELASTIC_RUN_ID": "b"]))
+        XCTAssertEqual(try token(["TORCHELASTIC_RUN_ID": "a"]), try token(["TORCHELASTIC_RUN_ID": "a", "RANK": "1"]))
+        XCTAssertNotEqual(try token(["SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"]), try token(["SLURM_JOB_ID": "7", "SLURM_STEP_ID": "1"]))
+        XCTAssertNotEqual(try token([:]), try token(["MASTER_PORT": "29501"]))
+    }
+
     func testOpenMPIAndSlurmVariablesWithHFRRoot() throws {
         let o = try detect(["OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "HFR_ROOT": "127.0.0.1:4000"]).get()
         XCTAssertEqual(o.rank, 1); XCTAssertEqual(o.size, 2); XCTAssertEqual(o.root.port, 4000); XCTAssertEqual(o.source, "Open MPI")

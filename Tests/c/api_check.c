@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     memset(&zero, 0, sizeof zero);
     expect("init NULL comm", hfrCommInitRank(NULL, n, id, rank), hfrInvalidArgument, "comm is NULL", NULL);
     expect("init nranks 0", hfrCommInitRank(&comm, 0, id, rank), hfrInvalidArgument, "nranks is 0", NULL);
+    expect("init nranks huge", hfrCommInitRank(&comm, 2000000, id, rank), hfrInvalidArgument, "at most 1048576 ranks", NULL);
     expect("init rank out of range", hfrCommInitRank(&comm, n, id, n), hfrInvalidArgument, "rank is", NULL);
     expect("init zero id", hfrCommInitRank(&comm, n, zero, rank), hfrInvalidArgument, "not made by hfrGetUniqueId", NULL);
     hfrUniqueId bent = id;

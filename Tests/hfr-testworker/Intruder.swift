@@ -27,3 +27,12 @@ func intrude() {
         exit(1)
     }
 }
+
+/// Opens `count` connections to the rendezvous port that never say anything, and keeps them
+/// open (returned, never closed): the job must form anyway, well within its timeout.
+func idleConnections(_ count: Int) -> [Int32] {
+    guard let a = getenv("MASTER_ADDR"), let p = getenv("MASTER_PORT"), let port = UInt16(String(cString: p)),
+          let root = try? SocketAddress(host: String(cString: a), port: port) else { return [] }
+    let deadline = MonotonicClock.nanoseconds() + 20_000_000_000
+    return (0..<count).compactMap { _ in try? TCPSocket.connect(to: root, deadline: deadline) }
+}

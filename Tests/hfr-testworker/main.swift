@@ -19,6 +19,13 @@ func fail(_ msg: String) -> Never {
     exit(1)
 }
 
+// `idle-at-rendezvous`: rank 1 first opens 30 silent connections to the rendezvous port.
+nonisolated(unsafe) var silentConnections: [Int32] = []
+if mode == "idle-at-rendezvous", let r = getenv("RANK"), String(cString: r) == "1" {
+    silentConnections = idleConnections(30)
+    print("rank 1: \(silentConnections.count) silent connections to the rendezvous port")
+}
+
 if mode == "intruder", let r = getenv("RANK"), String(cString: r) == "1" {
     // Before joining, knock on rank 0's rendezvous port with a wrong job token: rank 0 must close
     // the connection (and log it), and the real job must still form.
@@ -393,6 +400,9 @@ do {
         } catch {
             print("rank \(rank): scratch-limit: \(error.code): \(error.message)")
         }
+    case "idle-at-rendezvous":
+        if try checkOne(comm, count: 1000, type: .float32, op: .sum, algorithm: nil, inPlace: true) != 0 { fail("wrong result") }
+        print("rank \(rank): idle-at-rendezvous OK")
     case "rogue":
         // Rank 0 beside the rogue rank 1 (RoguePeer.swift).
         do {
