@@ -80,7 +80,8 @@ const char* hfrGetErrorString(hfrResult_t result);
 
 /* The last error on `comm`, or, with comm == NULL, the calling thread's last error: a
  * sentence naming the argument and value, or the failed rank. "" when there was none. The
- * string stays valid until the next failing call on the same communicator or thread. */
+ * string stays valid until the next failing call on the same communicator or thread (and, for
+ * a thread still reading it while others fail, through 7 more). */
 const char* hfrGetLastError(hfrComm_t comm);
 
 /* The library's version, e.g. 1203 for 1.2.3. */

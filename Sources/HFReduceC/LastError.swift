@@ -2,18 +2,24 @@ import Glibc
 import CHFRShims
 import HFRSystem
 
-/// A C string owned by HFReduce, replaced (and the old one freed) when a newer error comes.
+/// A C string owned by HFReduce, replaced when a newer error comes. The replaced ones are kept
+/// for the next `kept - 1` errors: another thread of the caller may be reading the string it
+/// just got while this one fails (the header promises the string until the next failing call,
+/// and a thread cannot know when another one fails).
 final class ErrorText {
-    private var text: UnsafeMutablePointer<CChar>?
+    static let kept = 8
+    private var texts = [UnsafeMutablePointer<CChar>?](repeating: nil, count: ErrorText.kept)
+    private var newest = 0
     init() {}
-    deinit { free(text) }
+    deinit { for t in texts { free(t) } }
 
     func set(_ message: String) {
-        free(text)
-        text = strdup(message)
+        newest = (newest + 1) % ErrorText.kept
+        free(texts[newest])
+        texts[newest] = strdup(message)
     }
 
-    var pointer: UnsafePointer<CChar> { UnsafePointer(text) ?? ErrorText.empty }
+    var pointer: UnsafePointer<CChar> { UnsafePointer(texts[newest]) ?? ErrorText.empty }
     static let empty: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
 }
 
