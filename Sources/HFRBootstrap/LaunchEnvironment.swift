@@ -36,10 +36,10 @@ public struct LaunchEnvironment: Equatable, Sendable {
         guard rank >= 0 && rank < size else { throw ConfigurationError("rank \(rank) is outside 0..<\(size)") }
         let root: SocketAddress
         if let r = get("HFR_ROOT") {
-            root = try SocketAddress(parsing: r)
+            do { root = try SocketAddress(parsing: r) } catch { throw ConfigurationError("HFR_ROOT=\(r): \(error)") }
         } else if let addr = get("MASTER_ADDR"), let port = get("MASTER_PORT") {
             guard let p = UInt16(port), p > 0 else { throw ConfigurationError("MASTER_PORT=\(port) is not a port number") }
-            root = try SocketAddress(host: addr, port: p)
+            do { root = try SocketAddress(host: addr, port: p) } catch { throw ConfigurationError("MASTER_ADDR=\(addr): \(error)") }
         } else {
             throw ConfigurationError("no rendezvous address: set HFR_ROOT=host:port, or MASTER_ADDR and MASTER_PORT")
         }

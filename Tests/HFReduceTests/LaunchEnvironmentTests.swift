@@ -41,6 +41,8 @@ final class LaunchEnvironmentTests: XCTestCase {
         }
         XCTAssertTrue(message([:]).contains("RANK and WORLD_SIZE"))
         XCTAssertTrue(message(["RANK": "x", "WORLD_SIZE": "2"]).contains("RANK=x"))
+        XCTAssertTrue(message(["RANK": "0", "WORLD_SIZE": "2", "HFR_ROOT": "nohost"]).contains("HFR_ROOT=nohost"))
+        XCTAssertTrue(message(["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "", "MASTER_PORT": "1"]).contains("MASTER_ADDR=:"))
         XCTAssertTrue(message(["RANK": "1"]).contains("WORLD_SIZE is not set"))
         XCTAssertTrue(message(["RANK": "2", "WORLD_SIZE": "2", "HFR_ROOT": "127.0.0.1:1"]).contains("rank 2 is outside"))
         XCTAssertTrue(message(["RANK": "0", "WORLD_SIZE": "2"]).contains("MASTER_ADDR"))
