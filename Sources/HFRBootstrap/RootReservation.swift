@@ -19,4 +19,10 @@ public enum RootReservation {
     static func take(_ address: SocketAddress) -> Int32? {
         lock.withLock { reserved.removeValue(forKey: address) }
     }
+
+    /// Closes the reservation for `address` if the rendezvous did not take it (a communicator of
+    /// one rank, or one whose creation failed before its rendezvous).
+    public static func release(_ address: SocketAddress) {
+        if let fd = take(address) { close(fd) }
+    }
 }

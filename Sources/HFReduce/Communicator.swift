@@ -55,6 +55,8 @@ public final class Communicator: @unchecked Sendable {
         guard size <= Communicator.maxRanks else { throw .invalidArgument("size is \(size); a communicator has at most \(Communicator.maxRanks) ranks") }
         guard rank >= 0 && rank < size else { throw .invalidArgument("rank is \(rank); it must be in 0..<\(size)") }
         guard root.port != 0 else { throw .invalidArgument("root address \(root) has port 0") }
+        // hfrGetUniqueId's reserved listener, when rank 0's rendezvous did not use it.
+        defer { if rank == 0 { RootReservation.release(root) } }
         let cfg: Configuration
         if let configuration { cfg = configuration } else { cfg = try Configuration.fromEnvironment() }
         try cfg.validate()
