@@ -89,8 +89,10 @@ hfrResult_t hfrGetVersion(int* version);
 
 /* Makes a unique id. Call it once, on the process that will be rank 0, and pass the id to the
  * other ranks out of band (a file, MPI_Bcast, an environment variable in hex). It reserves the
- * rendezvous port: rank 0 then listens there. The address is HFR_ROOT's host if that is set,
- * otherwise this host's first non-loopback IPv4 address, or 127.0.0.1 if there is none. */
+ * rendezvous port: rank 0 then listens there (until the communicator is created, or its creation
+ * fails). The address is HFR_ROOT's host if that is set, otherwise the first IPv4 address of the
+ * interfaces HFR_SOCKET_IFNAME selects, or without it of this host's first usable interface,
+ * or 127.0.0.1 if there is none. */
 hfrResult_t hfrGetUniqueId(hfrUniqueId* id);
 
 /* Creates this rank's communicator of `nranks` ranks. Blocks until every rank has joined or

@@ -92,7 +92,19 @@ public func hfrGetVersion(_ version: UnsafeMutablePointer<Int32>?) -> hfrResult_
 @_cdecl("hfrGetUniqueId")
 public func hfrGetUniqueId(_ id: UnsafeMutablePointer<hfrUniqueId>?) -> hfrResult_t {
     guard let id else { return failure(.invalidArgument, "hfrGetUniqueId: id is NULL") }
+    // The interface the data path would use too (HFR_SOCKET_IFNAME), not just the first one up:
+    // on a host with several NICs that may be one the other ranks cannot reach.
     var ip = InterfaceAddress.defaultAddress()
+    if let spec = Environment.string("HFR_SOCKET_IFNAME") {
+        do {
+            guard let first = try InterfaceSelection.select(spec, from: InterfaceAddress.all()).first else {
+                return failure(.invalidArgument, "hfrGetUniqueId: HFR_SOCKET_IFNAME=\(spec) selects no interface with an IPv4 address")
+            }
+            ip = first.ip
+        } catch {
+            return failure(.invalidArgument, "hfrGetUniqueId: HFR_SOCKET_IFNAME=\(spec): \(error)")
+        }
+    }
     if let root = Environment.string("HFR_ROOT") {
         do { ip = try SocketAddress(parsing: root).ip } catch {
             return failure(.invalidArgument, "hfrGetUniqueId: HFR_ROOT=\(root) is not host:port (\(error))")

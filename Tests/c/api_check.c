@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
     hfrUniqueId id;
     if (rank == 0) {
         expect("hfrGetUniqueId(NULL)", hfrGetUniqueId(NULL), hfrInvalidArgument, "id is NULL", NULL);
+        /* The id carries an address of the interfaces HFR_SOCKET_IFNAME selects. */
+        setenv("HFR_SOCKET_IFNAME", "=nosuchnic0", 1);
+        hfrUniqueId unused;
+        expect("hfrGetUniqueId with no interface", hfrGetUniqueId(&unused), hfrInvalidArgument, "HFR_SOCKET_IFNAME==nosuchnic0", NULL);
+        unsetenv("HFR_SOCKET_IFNAME");
         if (hfrGetUniqueId(&id) != hfrSuccess) { printf("FAIL hfrGetUniqueId: %s\n", hfrGetLastError(NULL)); return 1; }
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
