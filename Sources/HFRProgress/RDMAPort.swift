@@ -22,9 +22,20 @@ final class RDMAPort {
         self.sendDepth = sendDepth
         self.receiveDepth = receiveDepth
         pd = try port.device.makeProtectionDomain()
+        // Every work request of every queue pair may complete at once (a port going down flushes
+        // them all): a completion queue smaller than that overruns, which is fatal to it and to
+        // every queue pair on it. Refused here, with the device's own limits.
         let n = max(1, peers)
-        sendCQ = try port.device.makeCompletionQueue(depth: min(65536, n * sendDepth + 64))
-        recvCQ = try port.device.makeCompletionQueue(depth: min(65536, n * receiveDepth + 64))
+        let limits = try port.device.attributes()
+        let sendEntries = n * sendDepth + 64, receiveEntries = n * receiveDepth + 64
+        guard max(sendDepth, receiveDepth) <= limits.maxWorkRequests,
+              max(sendEntries, receiveEntries) <= limits.maxCompletionQueueEntries else {
+            throw .configuration("\(port.name) holds at most \(limits.maxWorkRequests) work requests per queue pair and \(limits.maxCompletionQueueEntries) "
+                                 + "completions per queue; \(n) peers with \(sendDepth) writes and \(receiveDepth) receives each need \(max(sendEntries, receiveEntries)) "
+                                 + "(lower HFR_MAX_INFLIGHT)")
+        }
+        sendCQ = try port.device.makeCompletionQueue(depth: sendEntries)
+        recvCQ = try port.device.makeCompletionQueue(depth: receiveEntries)
         cache = try RegistrationCache(protectionDomain: pd, access: .rdmaTarget, capacity: 1024,
                                       bounceBufferSize: bounceBufferSize, bounceBufferCount: 8)
     }

@@ -89,6 +89,18 @@ final class VerbsJobTests: XCTestCase {
         }
     }
 
+    /// Completion queues that could overrun (17 ranks, 1024 writes in flight per link: 16 peers
+    /// x 4096 receives exceed the soft HCA's 65536 entries) are refused at creation, naming the
+    /// limit and the setting to lower; they were clamped silently, and an overrun is fatal to
+    /// every queue pair on a real HCA.
+    func testCompletionQueuesThatCouldOverrunAreRefused() throws {
+        let r = try JobRunner.run(ranks: 17, limit: 60, program: "hfr-bench", ["-b", "8", "-e", "8", "-c", "1"],
+                                  environment: VerbsJobTests.soft.merging(["HFR_TIMEOUT": "20", "HFR_MAX_INFLIGHT": "1024"]) { $1 })
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("holds at most 4096 work requests per queue pair and 65536 completions per queue; 16 peers with 1024 writes and 4096 receives each need 65600 (lower HFR_MAX_INFLIGHT)"), r.output)
+        XCTAssertLessThan(r.seconds, 20, r.output)
+    }
+
     /// A rank whose writes name the wrong fragments (each the next one's number): the receiver
     /// checks each write against the fragment size it advertised and refuses the one beyond the
     /// message as a protocol violation naming the writer, instead of counting its bytes.
