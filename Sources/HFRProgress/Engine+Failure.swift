@@ -31,11 +31,17 @@ extension Engine {
         }
         // A peer that failed on purpose sent an abort frame first, perhaps on another socket:
         // read what its other sockets hold, so that its own account of the failure wins.
+        var otherFailed: (TCPChannel, Error)?
         if broken == nil {
             for case let other? in peers[rank].channels where other !== ch {
-                do { if try other.readable() { markDirty(other) } } catch { break }
+                do { if try other.readable() { markDirty(other) } } catch { otherFailed = (other, error); break }
                 if broken != nil { break }
             }
+        }
+        // A socket that failed while it was read goes the same way, once this one is dealt with
+        // (its stream may be cut in the middle of a frame).
+        defer {
+            if let (other, e) = otherFailed, peers[rank].channels[other.index] === other { channelFailed(other, e) }
         }
         if broken != nil {
             closePeer(rank, phase: .closed, reason: reason)

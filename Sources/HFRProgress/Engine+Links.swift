@@ -82,8 +82,14 @@ extension Engine {
         let peer = peers[ch.peer]
         let slot = Int(ck & 0xFF)
         guard let k = peer.parked.firstIndex(where: { $0.slot == slot && !$0.complete }) else { return }
-        peer.parked.remove(at: k)
+        let m = peer.parked.remove(at: k)
         peer.freeSlots.append(slot)
+        // A receive posted while this copy was arriving waited for it to send its clear-to-send
+        // (`deliverParked`); the copy sent again lands in the receive buffer itself, which sends
+        // none: send it now, or the sender's eager message is never confirmed.
+        if let c = collective(m.sequence, peer: ch.peer), let i = c.recvStep(peer: ch.peer, index: m.index), c.state[i] == 1 {
+            sendClear(c, i)
+        }
     }
 
     /// The peer reports that it took `count` frames from channel `index` (and `writes` writes from

@@ -117,6 +117,8 @@ public final class TCPChannel {
     public var lastProgress: UInt64 = 0
     /// Whether the channel waits for EPOLLOUT (the kernel buffer was full).
     public private(set) var wantsWritable = false
+    /// Set while `flush` runs (see there).
+    private var flushing = false
 
     // Receive side.
     /// The staging buffer for bytes read ahead between frames (headers, small payloads and the
@@ -237,6 +239,12 @@ public final class TCPChannel {
     /// Writes queued frames, several per `sendmsg`, until the queue is empty or the kernel
     /// buffer is full. Returns true when everything queued has been written.
     public func flush() throws(ChannelError) -> Bool {
+        // Completing a frame calls the delegate, which may fail the communicator and flush its
+        // abort frames on this very channel: the outer flush's accounting is not done yet, so
+        // the inner one leaves the bytes to it (and to the writability it asks for).
+        if flushing { return false }
+        flushing = true
+        defer { flushing = false }
         while true {
             // The order on the wire: the rest of a data frame already started, then control
             // frames, then data frames.
