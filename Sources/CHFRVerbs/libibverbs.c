@@ -107,6 +107,14 @@ static void load_once(void) {
         dlclose(lib);
         return;
     }
+    /* Pages an HCA pinned must not turn copy-on-write in the parent when the program forks (a
+       Python DataLoader, subprocess): the HCA would go on with the old pages. Kernels with
+       copy-on-fork for pinned pages (5.13+) need nothing (IBV_FORK_UNNEEDED, 2); otherwise
+       ibv_fork_init has libibverbs keep registered memory out of children (MADV_DONTFORK).
+       It must come before any other verbs call, as here. */
+    int (*fork_init)(void) = (int (*)(void))dlsym(lib, "ibv_fork_init");
+    int (*fork_status)(void) = (int (*)(void))dlsym(lib, "ibv_is_fork_initialized");
+    if (fork_init != NULL && !(fork_status != NULL && fork_status() == 2)) fork_init();
     real_ops = o;
 }
 
