@@ -184,7 +184,9 @@ public enum Rendezvous {
     static func join(rank: Int, size: Int, root: SocketAddress, jobToken: UInt64, listen: RankAddress, deadline: UInt64) throws -> RendezvousResult {
         let fd: Int32
         do { fd = try TCPSocket.connect(to: root, deadline: deadline) } catch {
-            throw RendezvousError("rank \(rank) cannot reach rank 0 at \(root) for rendezvous: \(error)")
+            throw RendezvousError("rank \(rank) cannot reach rank 0 at \(root) for rendezvous: \(error)"
+                                  + " (rank 0 listens on what MASTER_ADDR or HFR_ROOT resolves to on its own host; a loopback address there, such as "
+                                  + "127.0.1.1 for the host's own name, cannot be reached from other hosts)")
         }
         defer { close(fd) }
         var hello = Handshake(kind: .hello, jobToken: jobToken, commID: 0, fromRank: rank, toRank: 0, ranks: size)

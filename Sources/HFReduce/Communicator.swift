@@ -80,6 +80,13 @@ public final class Communicator: @unchecked Sendable {
                      + chosen.map { "\($0.name) \(NICAddress(ip: $0.ip, prefixLength: $0.prefixLength))" }.joined(separator: ", "))
         } else {
             Log.info(rank: rank, "rendezvous on loopback (\(root)): one host, data over loopback (set HFR_SOCKET_IFNAME to use NICs)")
+            if rank == 0, size > 1, Environment.string("HFR_ROOT") == nil, let name = Environment.string("MASTER_ADDR"),
+               name != root.host, !name.hasPrefix("localhost") {
+                // A host name that /etc/hosts maps to 127.0.1.1 (Debian's default for the
+                // machine's own name) looks like another host's address to the other ranks.
+                Log.warn(rank: rank, "MASTER_ADDR=\(name) is the loopback address \(root.host) here: rank 0 listens on loopback only, so ranks "
+                         + "on other hosts cannot join (use an IP address, or a name that resolves to one)")
+            }
         }
         // HCA ports for RDMA (HFR_TRANSPORT), published with the NICs.
         let hcaPorts = try TransportSelection.ports(cfg.transport, rank: rank)

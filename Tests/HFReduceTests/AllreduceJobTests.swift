@@ -1,4 +1,5 @@
 import XCTest
+import HFRSystem
 
 /// Multi-process tests: real processes under `hfrun`, talking TCP over loopback. The worker
 /// (Tests/hfr-testworker) checks every element against values computed independently.
@@ -229,6 +230,21 @@ final class AllreduceJobTests: XCTestCase {
         XCTAssertTrue(r.output.contains("[1] rank 1: 30 silent connections to the rendezvous port"), r.output)
         XCTAssertEqual(r.output.components(separatedBy: "idle-at-rendezvous OK").count - 1, 3, r.output)
         XCTAssertLessThan(r.seconds, 8, r.output)
+    }
+
+    /// MASTER_ADDR set to a host name that resolves to loopback on rank 0 (/etc/hosts maps the
+    /// machine's own name to 127.0.x.1 on Debian): rank 0 says that ranks on other hosts cannot
+    /// join, and the one-host job still runs.
+    func testHostNameOnLoopbackIsPointedOut() throws {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let host = String(cString: name)
+        guard let resolved = try? SocketAddress(host: host, port: 1), resolved.ip >> 24 == 127 else {
+            throw XCTSkip("skipped: this host's name (\(host)) does not resolve to a loopback address here")
+        }
+        let r = try JobRunner.run(ranks: 2, limit: 60, hfrunArgs: ["--master-addr", host], program: "hfr-bench", ["-b", "8", "-e", "8", "-c", "1"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("MASTER_ADDR=\(host) is the loopback address \(resolved.host) here"), r.output)
     }
 
     func testIntruderAtRendezvousIsRefusedAndJobCarriesOn() throws {
