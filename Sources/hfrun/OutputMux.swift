@@ -1,32 +1,63 @@
 import Glibc
 
-/// One of hfrun's own output descriptors (stdout or stderr). Every `write` hands over whole
-/// lines and writes them completely before returning, so lines of different ranks never
-/// interleave. After EPIPE or another write error the sink silently discards output (hfrun
-/// must keep supervising its ranks even if nobody reads its output any more).
+/// One of hfrun's own output descriptors (stdout or stderr). Whole lines are queued and written
+/// as the descriptor takes them, so lines of different ranks never interleave, and a reader that
+/// stalls (a paused pager, a full pipe) never blocks hfrun: it keeps handling signals, deadlines
+/// and exits, and stops reading its ranks' pipes while `backlogLimit` bytes wait here (the
+/// ranks then block on their own output, as they would writing to a stalled terminal). After
+/// EPIPE or another write error the sink discards output (hfrun must keep supervising its ranks
+/// even if nobody reads its output any more).
 final class OutputSink {
     let fd: Int32
     private(set) var broken = false
+    private var queue: [UInt8] = []
+    private var head = 0
+    /// Bytes waiting beyond which hfrun reads no more rank output.
+    static let backlogLimit = 16 << 20
 
     init(fd: Int32) { self.fd = fd }
 
+    var queuedBytes: Int { queue.count - head }
+
     func write(_ bytes: [UInt8]) {
         guard !broken, !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { p in
-            guard let base = p.baseAddress else { return }
-            var offset = 0
-            while offset < p.count {
-                let n = Glibc.write(fd, base + offset, p.count - offset)
-                if n > 0 { offset += n; continue }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && errno == EAGAIN {   // someone made our stdout non-blocking
-                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&pfd, 1, 1000)
-                    continue
-                }
-                broken = true
-                return
-            }
+        queue.append(contentsOf: bytes)
+        pump()
+    }
+
+    /// Writes what the descriptor takes without blocking: pieces of at most PIPE_BUF bytes, each
+    /// once poll says there is room for one (a blocking descriptor stays as hfrun got it: it
+    /// may be shared with the shell).
+    func pump() {
+        while !broken && head < queue.count {
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&pfd, 1, 0)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { break }
+            if pfd.revents & Int16(POLLERR | POLLNVAL) != 0 { broken = true; break }
+            let n = queue.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + head, min(Int(PIPE_BUF), queue.count - head)) }
+            if n > 0 { head += n; continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            broken = true
+        }
+        if broken || head == queue.count {
+            queue.removeAll(keepingCapacity: queue.count < 1 << 20)
+            head = 0
+        } else if head >= 1 << 20 {
+            queue.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Writes what is queued, waiting for the reader until `seconds` have passed (at exit: a
+    /// reader that never comes back loses the rest rather than keep hfrun alive).
+    func flush(seconds: Double) {
+        let until = monotonicNow() + seconds
+        pump()
+        while !broken && queuedBytes > 0 && monotonicNow() < until {
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&pfd, 1, 100)
+            pump()
         }
     }
 

@@ -42,6 +42,8 @@ func installSignalHandlers() -> Int32? {
 /// Ends hfrun by the signal that interrupted it, as a program killed by it would, so that a shell
 /// loop around hfrun stops on Ctrl-C too (its ranks are gone by now).
 func dieBy(_ sig: Int32) -> Never {
+    stdoutSink.flush(seconds: 5)
+    stderrSink.flush(seconds: 5)
     signal(sig, SIG_DFL)
     var set = sigset_t()
     sigemptyset(&set)

@@ -85,7 +85,11 @@ final class Supervisor {
 
             pfds.removeAll(keepingCapacity: true)
             pfds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
-            for s in streams { pfds.append(pollfd(fd: s.fd, events: Int16(POLLIN), revents: 0)) }
+            // Rank output is read only while hfrun's own output keeps up (see OutputSink).
+            let sinks = [stdoutSink, stderrSink]
+            let reading = sinks.allSatisfy { $0.queuedBytes < OutputSink.backlogLimit }
+            for s in streams { pfds.append(pollfd(fd: s.fd, events: reading ? Int16(POLLIN) : 0, revents: 0)) }
+            for sink in sinks where sink.queuedBytes > 0 { pfds.append(pollfd(fd: sink.fd, events: Int16(POLLOUT), revents: 0)) }
             let ready = poll(&pfds, nfds_t(pfds.count), pollTimeoutMilliseconds(now: now))
             if ready < 0 && errno != EINTR {
                 stderrSink.line("hfrun: poll failed: \(String(cString: strerror(errno))); terminating ranks")
@@ -97,6 +101,7 @@ final class Supervisor {
                 for (i, s) in streams.enumerated() where pfds[i + 1].revents != 0 {
                     s.readOnce(buffer: &buffer)
                 }
+                for sink in sinks { sink.pump() }
             }
             reapExited()
             checkDeadlines(now: monotonicNow())

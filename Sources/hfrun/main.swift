@@ -5,6 +5,11 @@ import Glibc
 ensureStandardDescriptors()
 let stdoutSink = OutputSink(fd: 1)
 let stderrSink = OutputSink(fd: 2)
+// What is still queued goes out at exit, if its reader takes it within a few seconds.
+atexit {
+    stdoutSink.flush(seconds: 5)
+    stderrSink.flush(seconds: 5)
+}
 
 let options: Options
 switch parseCommandLine(Array(CommandLine.arguments.dropFirst())) {

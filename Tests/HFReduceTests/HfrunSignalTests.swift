@@ -82,6 +82,32 @@ final class HfrunSignalTests: XCTestCase {
         }
     }
 
+    /// A reader that stops reading hfrun's output (a paused pager) does not stop hfrun from
+    /// acting on Ctrl-C: it wrote its output blocking, and sat in that write with the signal
+    /// recorded and the ranks running.
+    func testStalledOutputDoesNotStopSupervision() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try JobRunner.tool("hfrun"))
+        p.arguments = ["-n", "1", "/bin/sh", "-c", "yes output-line | head -c 2000000; exec sleep 60"]
+        let pipe = Pipe()  // never read while hfrun runs
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let start = Date()
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGINT)
+        let exited = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { p.waitUntilExit(); exited.signal() }
+        let inTime = exited.wait(timeout: .now() + 25) == .success
+        if !inTime { kill(p.processIdentifier, SIGKILL) }
+        _ = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertTrue(inTime, "hfrun did not exit within 25 s of SIGINT with its output stalled")
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(p.terminationStatus, SIGINT)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 25)
+    }
+
     /// Started with SIGHUP ignored (nohup), hfrun ignores it and so do its ranks.
     func testNohupKeepsTheJob() throws {
         let r = try run("trap '' HUP; exec \"$HFRUN\" -n 2 /bin/sh -c 'sleep 2; echo rank $RANK done'", signal: SIGHUP)
