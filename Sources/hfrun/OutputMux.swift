@@ -49,15 +49,18 @@ final class OutputSink {
         }
     }
 
-    /// Writes what is queued, waiting for the reader until `seconds` have passed (at exit: a
-    /// reader that never comes back loses the rest rather than keep hfrun alive).
+    /// Writes what is queued, waiting for a reader that takes nothing for at most `seconds` (at
+    /// exit: a slow reader gets everything, one that never comes back loses the rest rather than
+    /// keep hfrun alive).
     func flush(seconds: Double) {
-        let until = monotonicNow() + seconds
+        var until = monotonicNow() + seconds
         pump()
         while !broken && queuedBytes > 0 && monotonicNow() < until {
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&pfd, 1, 100)
+            let before = queuedBytes
             pump()
+            if queuedBytes < before { until = monotonicNow() + seconds }
         }
     }
 
