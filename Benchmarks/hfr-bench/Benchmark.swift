@@ -7,6 +7,8 @@ import HFReduce
 /// agreement calls: a 1-element barrier before each timed loop, a float64 `max` of the per-rank
 /// times and an int64 `sum` of the wrong-element counts), so the ranks never diverge.
 final class Benchmark {
+    /// Wrong elements this rank found itself, whatever the library sums them to.
+    private(set) var ownWrong = 0
     let comm: Communicator
     let options: Options
     let algorithm: AllreduceAlgorithm?
@@ -89,6 +91,7 @@ final class Benchmark {
 
     /// Element-wise sum over ranks.
     func agreeSum(_ values: [Int]) throws -> [Int] {
+        ownWrong += values.reduce(0, +)
         let p = scratch.pointer.assumingMemoryBound(to: Int64.self)
         for (i, v) in values.enumerated() { p[i] = Int64(v) }
         try comm.allReduce(send: p, recv: p, count: values.count, type: .int64, op: .sum)
