@@ -136,6 +136,9 @@ public final class Communicator: @unchecked Sendable {
             ec.yieldWhilePolling = cfg.yieldWhilePolling
             ec.sleepMessageBytes = cfg.sleepMessageBytes
             ec.eagerMaxBytes = min(cfg.eagerMaxBytes, cfg.fragmentBytes)
+            if cfg.eagerMaxBytes > cfg.fragmentBytes {
+                Log.info(rank: rank, "eager messages up to \(cfg.fragmentBytes) B, not HFR_EAGER_MAX's \(cfg.eagerMaxBytes): an eager message is one frame, at most HFR_FRAGMENT_MAX")
+            }
             ec.eagerCredits = cfg.eagerCredits
             engine = try Engine(ec)
             Log.info(rank: rank, "HFReduce \(hfreduceVersionString): rank \(rank) of \(size), transport \(hcaPorts.isEmpty ? "tcp" : "ib"), listening on \(rv.addresses[rank]), "

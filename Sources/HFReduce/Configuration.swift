@@ -1,6 +1,7 @@
 import Glibc
 import HFRSystem
 import HFRCollectives
+import HFRTopology
 
 /// Tuning and behaviour, read from `HFR_*` environment variables (README lists them with defaults).
 public struct Configuration: Sendable {
@@ -72,10 +73,13 @@ public struct Configuration: Sendable {
     static func defaultSpin() -> Int { 50 }
 
 
-    /// True when this host runs more ranks (LOCAL_WORLD_SIZE) than it has cores.
+    /// True when this host runs more ranks (LOCAL_WORLD_SIZE, or Open MPI's and Slurm's
+    /// equivalents) than this process may use cores (its CPU affinity: taskset, cgroup cpusets).
     static func oversubscribed() -> Bool {
-        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let local = Environment.string("LOCAL_WORLD_SIZE").flatMap { Int($0) } ?? 1
+        let cores = (try? ThreadPinning.processAffinity().count).flatMap { $0 > 0 ? $0 : nil }
+            ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let local = ["LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"].lazy
+            .compactMap { Environment.string($0).flatMap { Int($0) } }.first ?? 1
         return local > cores
     }
 
@@ -144,7 +148,10 @@ public struct Configuration: Sendable {
             if let v = try Environment.int("HFR_EAGER_CREDITS") {
                 c.eagerCredits = v
             }
-            if let v = try Environment.int("HFR_SPIN_YIELD") { c.yieldWhilePolling = v != 0 }
+            if let v = try Environment.int("HFR_SPIN_YIELD") {
+                guard v == 0 || v == 1 else { throw ConfigurationError("HFR_SPIN_YIELD=\(v): use 0 (poll without yielding) or 1 (yield between polls)") }
+                c.yieldWhilePolling = v == 1
+            }
             if let v = try Environment.int("HFR_SPIN") { c.spinMicroseconds = v }
             if let v = try Environment.bytes("HFR_SLEEP_BYTES") { c.sleepMessageBytes = v }
             if let v = try Environment.bytes("HFR_SOCKET_BUFFER") { c.socketBufferBytes = v }
