@@ -1,4 +1,6 @@
 import Glibc
+import Synchronization
+import HFRSystem
 import HFRTopology
 import HFRCollectives
 import HFRKernels
@@ -149,6 +151,7 @@ struct StateColumn<T> {
 
 /// A reusable scratch allocation (64-byte aligned).
 final class ScratchBuffer {
+    static let bindingFailed = Atomic<Bool>(false)
     let pointer: UnsafeMutableRawPointer
     let size: Int
     /// Set when the buffer lives on the placement's NUMA node (it unmaps itself).
@@ -157,7 +160,16 @@ final class ScratchBuffer {
     /// of the process.
     init?(size: Int, placement: Placement.Choice? = nil) {
         self.size = size
-        if let placement, placement.bindingEnabled, let b = try? placement.allocateBuffer(byteCount: max(size, 64)) {
+        var bound: NUMABuffer?
+        if let placement, placement.bindingEnabled {
+            do { bound = try placement.allocateBuffer(byteCount: max(size, 64)) } catch {
+                // INFO said the buffers go to the NIC's node: say that they do not, once.
+                if ScratchBuffer.bindingFailed.exchange(true, ordering: .relaxed) == false {
+                    Log.warn("scratch memory is not bound to the NIC's NUMA node (\(error)); it comes from the default policy")
+                }
+            }
+        }
+        if let b = bound {
             numa = b
             pointer = b.baseAddress
         } else {
