@@ -98,6 +98,15 @@ final class Benchmark {
         return (0..<values.count).map { Int(p[$0]) }
     }
 
+    /// A call on poisoned output, checked: the check after a timed loop. Checking the loop's own
+    /// output would pass a library whose first timed call wrote the right data and later ones
+    /// nothing (a stale registration, say): every call has the same input.
+    func checkedCall(_ w: Workload, inPlace: Bool) throws -> Int {
+        w.prepareCheck(inPlace: inPlace)
+        try w.call(inPlace: inPlace)
+        return w.wrong(inPlace: inPlace)
+    }
+
     /// `iters` back-to-back calls after a barrier: the mean time per call on this rank, in seconds.
     func timed(_ w: Workload, inPlace: Bool, iters: Int) throws -> Double {
         try barrier()
@@ -115,9 +124,8 @@ final class Benchmark {
     // MARK: - nccl-tests format
 
     /// nccl-tests' `*_perf`: per size, out-of-place then in-place (not for sendrecv, see
-    /// `Operation.hasInPlace`); `-w` warm-ups and `-n` timed calls each. With `-c 1` a checked call on poisoned output precedes the loop, and the
-    /// result is checked again after it: out-of-place the last timed call's output (poisoned
-    /// before the timed loop), in-place a fresh call on fresh data.
+    /// `Operation.hasInPlace`); `-w` warm-ups and `-n` timed calls each. With `-c 1` a checked
+    /// call on poisoned output precedes the loop and another follows it (`checkedCall`).
     func runNcclTests(algorithmName: String) throws {
         let o = options
         report.ncclHeader(o, ranks: comm.size, algorithm: algorithmName)
@@ -136,15 +144,8 @@ final class Benchmark {
                 }
                 w.prepareTiming(inPlace: inPlace)
                 for _ in 0..<o.warmup { try w.call(inPlace: inPlace) }
-                if o.check && !inPlace { w.poisonOutput(inPlace: false) }
                 seconds[k] = try timed(w, inPlace: inPlace, iters: o.iters)
-                if o.check {
-                    if inPlace {
-                        w.prepareCheck(inPlace: true)
-                        try w.call(inPlace: true)
-                    }
-                    wrong[k] += w.wrong(inPlace: inPlace)
-                }
+                if o.check { wrong[k] += try checkedCall(w, inPlace: inPlace) }
             }
             let agreed = try agreeMax(seconds)
             let totalWrong: [Int?] = o.check ? try agreeSum(wrong).map { $0 } : [nil, nil]
@@ -160,8 +161,8 @@ final class Benchmark {
     /// The method of ../shared/peers/mpi_allreduce.c and mpi_alltoall.c: a checked first call on
     /// poisoned output (its time bounds the warm-up count), warm-ups that estimate the time per
     /// call, `iters` chosen so a repetition lasts `--min-time`, `-r` repetitions (each the max
-    /// over ranks of the mean per call) on re-poisoned output, the median reported, and a second
-    /// check of the last timed call's output (in place: of a fresh call).
+    /// over ranks of the mean per call), the median reported, and a second checked call on
+    /// poisoned output after them (`checkedCall`).
     func runPeers(algorithmName: String) throws {
         let o = options
         let inPlace = o.inPlace
@@ -191,20 +192,15 @@ final class Benchmark {
             let wanted = (o.minTime / Swift.max(estimate, 1e-9)).rounded(.up)
             let iters = wanted >= Double(o.maxIters) ? o.maxIters : Swift.max(o.iters, Int(wanted))
 
-            // 3. Timed repetitions, on re-poisoned output out of place.
-            if !inPlace { w.poisonOutput(inPlace: false) }
+            // 3. Timed repetitions.
             var times: [Double] = []
             for _ in 0..<o.reps {
                 let t = try timed(w, inPlace: inPlace, iters: iters)
                 times.append(try agreeMax([t])[0])
             }
 
-            // 4. Second check: the last timed result, or a fresh in-place call.
-            if inPlace {
-                w.prepareCheck(inPlace: true)
-                try w.call(inPlace: true)
-            }
-            if o.check { wrong += w.wrong(inPlace: inPlace) }
+            // 4. Second check: a fresh call on poisoned output.
+            if o.check { wrong += try checkedCall(w, inPlace: inPlace) }
             wrong = try agreeSum([wrong])[0]
 
             report.peersRow(bytes: w.reportedBytes, count: w.blockCount, factor: operation.busFactor(comm.size),
