@@ -57,6 +57,7 @@ final class VerbsJobTests: XCTestCase {
     func testSendsBeforeReceivesOverRDMA() throws {
         _ = try run(3, ["sends-first"])
         _ = try run(2, ["p2p", "300000"])
+        _ = try run(3, ["p2p", "0"])  // an empty receive's clear-to-send over RDMA
     }
 
     /// Large messages are striped: both links to every peer a rank exchanges with carry a real
