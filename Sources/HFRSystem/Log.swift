@@ -7,7 +7,7 @@ public enum LogLevel: Int, Comparable, Sendable {
 
     public init?(name: String) {
         switch name.uppercased() {
-        case "NONE", "OFF", "": self = .none
+        case "NONE", "OFF": self = .none
         case "WARN", "WARNING": self = .warn
         case "INFO": self = .info
         case "TRACE", "DEBUG": self = .trace
@@ -19,9 +19,10 @@ public enum LogLevel: Int, Comparable, Sendable {
 /// Diagnostics to stderr, each line prefixed `host:pid:rank HFR LEVEL`, as NCCL does,
 /// so that lines from many processes can be told apart. One `write(2)` per line.
 public enum Log {
-    /// The level from `HFR_DEBUG`; an unknown value is reported once and treated as INFO.
+    /// The level from `HFR_DEBUG` (empty: the default, as for every setting); an unknown value
+    /// is reported once and treated as INFO here, and refused by a communicator's configuration.
     public static let level: LogLevel = {
-        guard let v = getenv("HFR_DEBUG") else { return .warn }
+        guard let v = getenv("HFR_DEBUG"), v.pointee != 0 else { return .warn }
         let s = String(cString: v)
         if let l = LogLevel(name: s) { return l }
         emit(prefix: "", "WARN", "HFR_DEBUG=\(s) is not one of NONE, WARN, INFO, TRACE; using INFO")

@@ -148,6 +148,9 @@ public struct Configuration: Sendable {
             if let v = try Environment.int("HFR_EAGER_CREDITS") {
                 c.eagerCredits = v
             }
+            if let s = Environment.string("HFR_DEBUG"), LogLevel(name: s) == nil {
+                throw ConfigurationError("HFR_DEBUG=\(s) is not one of NONE, WARN, INFO, TRACE")
+            }
             if let v = try Environment.int("HFR_SPIN_YIELD") {
                 guard v == 0 || v == 1 else { throw ConfigurationError("HFR_SPIN_YIELD=\(v): use 0 (poll without yielding) or 1 (yield between polls)") }
                 c.yieldWhilePolling = v == 1

@@ -45,7 +45,7 @@ final class ConfigurationTests: XCTestCase {
                      ("HFR_FRAGMENT_MIN", "5000", "HFR_FRAGMENT_MIN"), ("HFR_TIMEOUT", "nan", "HFR_TIMEOUT"),
                      ("HFR_SOCKET_INFLIGHT", "2G", "HFR_SOCKET_INFLIGHT"), ("HFR_STREAMING_COPY", "-1", "HFR_STREAMING_COPY"),
                      ("HFR_STREAMING_COPY", "lots", "HFR_STREAMING_COPY"), ("HFR_IB_REG_CACHE", "yes", "HFR_IB_REG_CACHE=yes: use 0"),
-                     ("HFR_SPIN_YIELD", "2", "HFR_SPIN_YIELD=2: use 0")]
+                     ("HFR_SPIN_YIELD", "2", "HFR_SPIN_YIELD=2: use 0"), ("HFR_DEBUG", "LOUD", "HFR_DEBUG=LOUD is not one of")]
         for (name, value, expected) in cases {
             setenv(name, value, 1)
             defer { unsetenv(name) }
