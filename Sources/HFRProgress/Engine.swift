@@ -85,10 +85,9 @@ public final class Engine: @unchecked Sendable {
     /// Bumped at every timer check (every 20 ms of turns): a waiter tells a loop that stands still
     /// from one that is slow.
     let heartbeat = Atomic<UInt64>(0)
-    /// Set once init has succeeded: from then on the engine closes the data listener (at
-    /// teardown, or in deinit), before that the caller does.
+    /// Whether the engine is to close the data listener (at teardown, or in deinit): set once
+    /// init has succeeded (before that the caller closes it), cleared when closed.
     private var ownsListener = false
-    private var listenerOpen = true
     var stopSeen = false
     /// The largest fragment on the wire (several links: `linkFragmentBytes`), what a wait is for.
     let largestFragment: Int
@@ -174,7 +173,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     deinit {
-        if ownsListener && listenerOpen { close(config.listenFD) }
+        if ownsListener { close(config.listenFD) }
         discard?.deallocate()
     }
 
@@ -671,9 +670,9 @@ public final class Engine: @unchecked Sendable {
         for p in pending.values { dropPending(p, reason: nil) }
         releaseRDMA()
         epoll.remove(config.listenFD)
-        if ownsListener && listenerOpen {
+        if ownsListener {
             close(config.listenFD)
-            listenerOpen = false
+            ownsListener = false
         }
         var open: [TCPChannel] = []
         for peer in peers {

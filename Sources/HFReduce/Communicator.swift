@@ -171,12 +171,11 @@ public final class Communicator: @unchecked Sendable {
     /// keeps the decision (logged) but applies nothing. A topology hwloc cannot read leaves the
     /// threads unplaced, with a warning.
     static func placement(rank: Int, nics: [String], workers: Int) -> Placement.Choice? {
-        func env(_ names: String...) -> Int? { names.lazy.compactMap { Environment.string($0).flatMap { Int($0) } }.first }
-        let launcherLocalRank = env("LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
+        let launcherLocalRank = Configuration.launcherInt("LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
         let localRank = launcherLocalRank ?? 0
         // Without the count of this host's ranks, every rank would take the same cores; claiming
         // more ranks than cores makes each bind to the whole node instead.
-        let localRanks = env("LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
+        let localRanks = Configuration.launcherLocalRanks()
             ?? (launcherLocalRank == nil ? 1 : Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) + 1)
         do {
             let p = try Placement.forThisProcess(nics: nics, workers: workers, localRank: min(localRank, max(localRanks, 1) - 1),

@@ -73,14 +73,22 @@ public struct Configuration: Sendable {
     static func defaultSpin() -> Int { 50 }
 
 
-    /// True when this host runs more ranks (LOCAL_WORLD_SIZE, or Open MPI's and Slurm's
-    /// equivalents) than this process may use cores (its CPU affinity: taskset, cgroup cpusets).
+    /// The first of `names` set to an integer (the launchers' names for one thing).
+    static func launcherInt(_ names: String...) -> Int? {
+        names.lazy.compactMap { Environment.string($0).flatMap { Int($0) } }.first
+    }
+
+    /// This host's rank count as the launcher gives it: torchrun/hfrun, Open MPI, Slurm.
+    static func launcherLocalRanks() -> Int? {
+        launcherInt("LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
+    }
+
+    /// True when this host runs more ranks (`launcherLocalRanks`) than this process may use
+    /// cores (its CPU affinity: taskset, cgroup cpusets).
     static func oversubscribed() -> Bool {
         let cores = (try? ThreadPinning.processAffinity().count).flatMap { $0 > 0 ? $0 : nil }
             ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let local = ["LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"].lazy
-            .compactMap { Environment.string($0).flatMap { Int($0) } }.first ?? 1
-        return local > cores
+        return (launcherLocalRanks() ?? 1) > cores
     }
 
     /// Reads every `HFR_*` setting; a value that does not parse is an error naming the variable.

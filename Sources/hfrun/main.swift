@@ -79,13 +79,9 @@ for r in 0..<options.nproc {
     let result: Result<pid_t, SpawnError>
     var failedName = options.program
     if options.netns.isEmpty {
-        if let w = deathWrapper {
-            result = spawn(path: w[0], searchPATH: false, argv: w + [programPath] + options.arguments,
-                           environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
-        } else {
-            result = spawn(path: programPath, searchPATH: false, argv: [options.program] + options.arguments,
-                           environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
-        }
+        let argv = (deathWrapper.map { $0 + [programPath] } ?? [options.program]) + options.arguments
+        result = spawn(path: deathWrapper?[0] ?? programPath, searchPATH: false, argv: argv,
+                       environment: job.fullEnvironment(rank: r), stdoutFD: outWrite, stderrFD: errWrite)
     } else {
         let ns = options.netns[r % options.netns.count]
         // `ip netns exec` and `env` exec in place, so the wrapper's setting reaches the program.
