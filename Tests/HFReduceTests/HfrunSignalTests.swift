@@ -15,16 +15,7 @@ final class HfrunSignalTests: XCTestCase {
     /// Runs `script` under /bin/sh (which execs hfrun, so its pid is hfrun's), sends `signal`
     /// after `after` seconds, and waits (at most 30 s).
     func run(_ script: String, signal: Int32? = nil, after: Double = 1, environment: [String: String] = [:]) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        env["HFRUN"] = try JobRunner.tool("hfrun")
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
+        let (p, pipe) = JobRunner.process("/bin/sh", ["-c", script], environment: environment.merging(["HFRUN": try JobRunner.tool("hfrun")]) { $1 })
         let start = Date()
         try p.run()
         if let signal {
@@ -40,20 +31,27 @@ final class HfrunSignalTests: XCTestCase {
                        seconds: Date().timeIntervalSince(start))
     }
 
+    /// Two ranks that write their pids and sleep, under hfrun sent `signal` after a second: the
+    /// outcome and the ranks' pids, so the test can check they are gone.
+    func runRanksRecordingPIDs(signal: Int32) throws -> (Outcome, [pid_t]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hfrun-signal-\(getpid())-\(signal)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try run("exec \"$HFRUN\" -n 2 /bin/sh -c 'echo $$ > \(dir.path)/$RANK; exec sleep 60'", signal: signal)
+        let pids = try (0..<2).map { rank in
+            pid_t(try String(contentsOf: dir.appendingPathComponent("\(rank)"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        return (r, pids)
+    }
+
     func testInterruptStopsTheRanksAndDiesByTheSignal() throws {
         for sig in [SIGINT, SIGTERM, SIGQUIT] {
-            // Each rank records its pid, so the test can check it is gone.
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hfrun-signal-\(getpid())-\(sig)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let r = try run("exec \"$HFRUN\" -n 2 /bin/sh -c 'echo $$ > \(dir.path)/$RANK; exec sleep 60'", signal: sig)
+            let (r, pids) = try runRanksRecordingPIDs(signal: sig)
             XCTAssertEqual(r.reason, .uncaughtSignal, "signal \(sig): \(r.output)")
             XCTAssertEqual(r.status, sig, r.output)
             XCTAssertTrue(r.output.contains("sending SIGTERM to ranks 0,1"), r.output)
             XCTAssertLessThan(r.seconds, 10, r.output)
-            for rank in 0..<2 {
-                let text = try String(contentsOf: dir.appendingPathComponent("\(rank)"), encoding: .utf8)
-                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            for (rank, pid) in pids.enumerated() {
                 XCTAssertGreaterThan(pid, 0)
                 XCTAssertEqual(kill(pid, 0), -1, "rank \(rank) (pid \(pid)) outlived hfrun after signal \(sig)")
             }
@@ -63,14 +61,9 @@ final class HfrunSignalTests: XCTestCase {
     /// kill -9 of hfrun (or the OOM killer): the ranks die with it (setpriv --pdeathsig).
     func testRanksDieWithAKilledHfrun() throws {
         guard access("/usr/bin/setpriv", X_OK) == 0 else { throw XCTSkip("skipped: /usr/bin/setpriv (util-linux) is not installed") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hfrun-kill-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try run("exec \"$HFRUN\" -n 2 /bin/sh -c 'echo $$ > \(dir.path)/$RANK; exec sleep 60'", signal: SIGKILL)
+        let (r, pids) = try runRanksRecordingPIDs(signal: SIGKILL)
         XCTAssertEqual(r.reason, .uncaughtSignal, r.output)
-        for rank in 0..<2 {
-            let text = try String(contentsOf: dir.appendingPathComponent("\(rank)"), encoding: .utf8)
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        for (rank, pid) in pids.enumerated() {
             XCTAssertGreaterThan(pid, 0)
             var gone = false
             for _ in 0..<50 where !gone {
@@ -86,12 +79,8 @@ final class HfrunSignalTests: XCTestCase {
     /// acting on Ctrl-C: it wrote its output blocking, and sat in that write with the signal
     /// recorded and the ranks running.
     func testStalledOutputDoesNotStopSupervision() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try JobRunner.tool("hfrun"))
-        p.arguments = ["-n", "1", "/bin/sh", "-c", "yes output-line | head -c 2000000; exec sleep 60"]
-        let pipe = Pipe()  // never read while hfrun runs
-        p.standardOutput = pipe
-        p.standardError = pipe
+        // The pipe is not read while hfrun runs.
+        let (p, pipe) = JobRunner.process(try JobRunner.tool("hfrun"), ["-n", "1", "/bin/sh", "-c", "yes output-line | head -c 2000000; exec sleep 60"])
         let start = Date()
         try p.run()
         Thread.sleep(forTimeInterval: 1.5)

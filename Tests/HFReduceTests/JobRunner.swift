@@ -32,18 +32,24 @@ struct JobRunner {
         return path
     }
 
-    /// `hfrun -n ranks --timeout limit [hfrunArgs] program args`, with extra environment.
-    static func run(ranks: Int, limit: Int = 240, hfrunArgs: [String] = [], program: String, _ args: [String],
-                    environment: [String: String] = [:]) throws -> Result {
+    /// A process (not started yet) running `path` with `arguments`, with this process's
+    /// environment plus `environment`, its stdout and stderr into one pipe.
+    static func process(_ path: String, _ arguments: [String], environment: [String: String] = [:]) -> (Process, Pipe) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try tool("hfrun"))
-        p.arguments = ["-n", "\(ranks)", "--timeout", "\(limit)"] + hfrunArgs + ["--", try tool(program)] + args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
+        return (p, pipe)
+    }
+
+    /// `hfrun -n ranks --timeout limit [hfrunArgs] program args`, with extra environment.
+    static func run(ranks: Int, limit: Int = 240, hfrunArgs: [String] = [], program: String, _ args: [String],
+                    environment: [String: String] = [:]) throws -> Result {
+        let (p, pipe) = process(try tool("hfrun"), ["-n", "\(ranks)", "--timeout", "\(limit)"] + hfrunArgs + ["--", try tool(program)] + args,
+                                environment: environment)
         let start = Date()
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
